@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine or a warm one:
+#   1. installs what the build and the tests need (apt packages, the nisshi broker),
+#   2. starts the broker on 127.0.0.1,
+#   3. runs every test: unit, in-process end to end, Kafka end to end (WIREWATCH_TEST_KAFKA set).
+# Steps already done (packages present, broker installed) are skipped.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+need_apt=()
+for pkg in build-essential pkg-config zlib1g-dev libssl-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing apt packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+if [ ! -d ../shared/corpus ]; then
+  echo "error: ../shared/corpus is missing: the tests read the shared corpus beside the checkout" >&2
+  exit 1
+fi
+
+scripts/broker.sh install
+PORT="${WIREWATCH_BROKER_PORT:-19092}"
+BOOTSTRAP="$(scripts/broker.sh start "$PORT")"
+trap 'scripts/broker.sh stop' EXIT
+echo "broker at $BOOTSTRAP"
+export WIREWATCH_TEST_KAFKA="$BOOTSTRAP"
+
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads=2 "$@"

@@ -1,0 +1,125 @@
+//! Persistent dedup state in SQLite (`<data_dir>/dedup.db`, WAL): the keys each story claimed
+//! and the verdict it got. Loaded into the [`Index`] at start (only the window), written once
+//! per story before its outputs are published.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::DedupError;
+use crate::index::{Checked, Index, Verdict};
+
+/// The state file.
+pub struct State {
+    pool: SqlitePool,
+}
+
+impl State {
+    /// Open (creating) the state file.
+    pub async fn open(path: &Path) -> Result<Self, DedupError> {
+        let open_err = |source| DedupError::Open {
+            path: PathBuf::from(path),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        for stmt in [
+            "CREATE TABLE IF NOT EXISTS dedup_keys (key TEXT PRIMARY KEY, story_id TEXT NOT NULL, cluster_id TEXT NOT NULL, seen_at INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS dedup_verdicts (story_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, seen_at INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS dedup_keys_seen ON dedup_keys(seen_at)",
+            "CREATE INDEX IF NOT EXISTS dedup_verdicts_seen ON dedup_verdicts(seen_at)",
+        ] {
+            sqlx::query(stmt).execute(&pool).await.map_err(open_err)?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Load everything seen since `since` into a fresh index, and delete what is older.
+    pub async fn load(&self, since: DateTime<Utc>) -> Result<Index, DedupError> {
+        let cutoff = since.timestamp();
+        sqlx::query("DELETE FROM dedup_keys WHERE seen_at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM dedup_verdicts WHERE seen_at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        let mut ix = Index::new();
+        for row in sqlx::query("SELECT key, story_id, cluster_id FROM dedup_keys")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            ix.restore_key(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        }
+        for row in sqlx::query("SELECT story_id, verdict FROM dedup_verdicts")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let id: String = row.try_get(0)?;
+            let json: String = row.try_get(1)?;
+            let v: Verdict = serde_json::from_str(&json).map_err(|e| DedupError::Corrupt {
+                story_id: id.clone(),
+                reason: e.to_string(),
+            })?;
+            ix.restore_verdict(id, v);
+        }
+        Ok(ix)
+    }
+
+    /// Persist one decision (idempotent: re-running it changes nothing).
+    pub async fn save(&self, story_id: &str, checked: &Checked, now: DateTime<Utc>) -> Result<(), DedupError> {
+        let (owner, cluster) = match &checked.verdict {
+            Verdict::Unique { cluster_id } => (story_id.to_string(), cluster_id.clone()),
+            Verdict::Duplicate {
+                duplicate_of,
+                cluster_id,
+                ..
+            } => (duplicate_of.clone(), cluster_id.clone()),
+        };
+        let verdict = serde_json::to_string(&checked.verdict).map_err(|e| DedupError::Corrupt {
+            story_id: story_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut tx = self.pool.begin().await?;
+        for k in &checked.new_keys {
+            sqlx::query("INSERT OR IGNORE INTO dedup_keys (key, story_id, cluster_id, seen_at) VALUES (?, ?, ?, ?)")
+                .bind(&k.key)
+                .bind(&owner)
+                .bind(&cluster)
+                .bind(now.timestamp())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT OR IGNORE INTO dedup_verdicts (story_id, verdict, seen_at) VALUES (?, ?, ?)")
+            .bind(story_id)
+            .bind(verdict)
+            .bind(now.timestamp())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `SELECT 1`, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), DedupError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,329 @@
+//! Shared pieces of the end-to-end tests: real HTTP servers on 127.0.0.1:0 for feeds and
+//! webhooks, the feeds built from the seed article, config files, process helpers.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+
+/// The workspace root (tests run with the crate dir as cwd).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A file of the shared corpus, by path relative to `../shared/corpus/`.
+pub fn corpus(rel: &str) -> PathBuf {
+    root().join("../shared/corpus").join(rel)
+}
+
+/// The seed article: (title, body).
+pub fn seed_article() -> (String, String) {
+    let text = std::fs::read_to_string(root().join("../shared/seed/istanbul-talks-article.txt"))
+        .expect("seed article in ../shared/seed");
+    let mut lines = text.lines();
+    let title = lines.next().unwrap().trim().to_string();
+    let body: Vec<&str> = lines.collect();
+    // The article repeats its title as its first body line; keep it as published.
+    (title, body.join("\n").trim().to_string())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// An RSS 2.0 feed with the given items: (guid, link, title, description).
+pub fn rss(channel: &str, items: &[(&str, &str, &str, &str)]) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>{}</title><link>https://{}.example/</link><description>test</description>\n",
+        xml_escape(channel),
+        channel.to_lowercase().replace(' ', "-")
+    );
+    for (guid, link, title, desc) in items {
+        s.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{}</guid><link>{}</link><title>{}</title><description>{}</description><pubDate>Fri, 16 May 2025 10:00:00 GMT</pubDate></item>\n",
+            xml_escape(guid),
+            xml_escape(link),
+            xml_escape(title),
+            xml_escape(desc)
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
+
+/// The link under which the seed article is published by its outlet.
+pub const SEED_LINK: &str = "https://kknlive.example/world/istanbul-peace-talks-collapse/";
+/// The syndicating outlet's link: same article, tracking parameters added.
+pub const SYNDICATED_LINK: &str =
+    "http://www.kknlive.example/world/istanbul-peace-talks-collapse?utm_source=partner&utm_medium=rss&fbclid=xyz";
+
+/// The feeds of the scenario: path → (body, content type).
+pub fn scenario_feeds() -> HashMap<String, (Vec<u8>, String)> {
+    let (title, body) = seed_article();
+    let mut m = HashMap::new();
+    let seed = rss("KKN Live", &[("kkn-istanbul-1", SEED_LINK, &title, &body)]);
+    m.insert("/seed.xml".into(), (seed.into_bytes(), "application/rss+xml".into()));
+    let synd = rss(
+        "Partner Wire",
+        &[(
+            "partner-77",
+            SYNDICATED_LINK,
+            &format!("{title} (via KKN)"),
+            &body[..body.len().min(600)],
+        )],
+    );
+    m.insert("/syndicated.xml".into(), (synd.into_bytes(), "application/rss+xml".into()));
+    for (path, rel, ct) in [
+        ("/guardian.rss", "feeds/rss-parser/test/input/guardian.rss", "application/rss+xml"),
+        ("/heise.atom", "feeds/rss-parser/test/input/heise.atom", "application/atom+xml"),
+        ("/uol.rss", "feeds/rss-parser/test/input/uolNoticias.rss", "application/rss+xml"),
+    ] {
+        let bytes = std::fs::read(corpus(rel)).unwrap_or_else(|e| panic!("corpus file {rel}: {e}"));
+        m.insert(path.into(), (bytes, ct.into()));
+    }
+    m
+}
+
+/// A feed server on 127.0.0.1:0.
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    pub hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+type FeedState = (Arc<HashMap<String, (Vec<u8>, String)>>, Arc<Mutex<HashMap<String, usize>>>);
+
+async fn serve_feed(State((feeds, hits)): State<FeedState>, uri: Uri) -> impl IntoResponse {
+    *hits.lock().unwrap().entry(uri.path().to_string()).or_default() += 1;
+    match feeds.get(uri.path()) {
+        Some((body, ct)) => (StatusCode::OK, [("content-type", ct.clone())], body.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+impl FeedServer {
+    pub async fn start(feeds: HashMap<String, (Vec<u8>, String)>) -> Self {
+        let hits = Arc::new(Mutex::new(HashMap::new()));
+        let app = Router::new()
+            .fallback(serve_feed)
+            .with_state((Arc::new(feeds), hits.clone()));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        Self { addr, hits }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// One webhook POST as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub delivery_id: Option<String>,
+    pub body: serde_json::Value,
+}
+
+/// A webhook receiver on 127.0.0.1:0 that records every POST.
+pub struct Webhook {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+async fn hook(
+    State(rx): State<Arc<Mutex<Vec<Received>>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let delivery_id = headers
+        .get("x-wirewatch-delivery")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    rx.lock().unwrap().push(Received { delivery_id, body });
+    StatusCode::OK
+}
+
+impl Webhook {
+    pub async fn start() -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().route("/hook", post(hook)).with_state(received.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        Self { addr, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Write the feeds and subscriptions files and the main config; returns the config path.
+pub fn write_config(dir: &Path, feeds: &[(&str, String)], webhook: &str, extra: &str) -> PathBuf {
+    let mut f = String::new();
+    for (id, url) in feeds {
+        f.push_str(&format!("[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\n\n"));
+    }
+    std::fs::write(dir.join("feeds.toml"), f).unwrap();
+    let subs = format!(
+        "[[subscriptions]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nwebhook_url = \"{webhook}\"\nfile = \"{}\"\n",
+        dir.join("alerts.jsonl").display()
+    );
+    std::fs::write(dir.join("subscriptions.toml"), subs).unwrap();
+    let cfg = format!(
+        r#"data_dir = "{data}"
+
+[log]
+level = "info"
+
+[shutdown]
+grace_period_secs = 20
+
+[fetcher]
+feeds_file = "{feeds}"
+interval_secs = 3600
+
+[alerter]
+subscriptions_file = "{subs}"
+
+{extra}
+"#,
+        data = dir.join("data").display(),
+        feeds = dir.join("feeds.toml").display(),
+        subs = dir.join("subscriptions.toml").display(),
+    );
+    let path = dir.join("wirewatch.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Start the wirewatch binary with `args`, cwd at the workspace root (so the shipped
+/// taxonomy and entity lists are found), extra env, logs to `log`.
+pub fn spawn(args: &[&str], config: &Path, env: &[(&str, String)], log: &Path) -> Child {
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wirewatch"));
+    c.args(args)
+        .current_dir(root())
+        .env("WIREWATCH_CONFIG", config)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().expect("spawn wirewatch")
+}
+
+/// Send SIGINT and wait for the exit status.
+pub fn interrupt(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            panic!("process {} did not stop within {within:?} after SIGINT", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// GET a JSON document; `None` if the server is not answering yet.
+pub async fn get_json(url: &str) -> Option<serde_json::Value> {
+    let r = reqwest::get(url).await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+/// GET text.
+pub async fn get_text(url: &str) -> Option<String> {
+    reqwest::get(url).await.ok()?.text().await.ok()
+}
+
+/// Poll `f` until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sum of a counter's samples whose line contains every `filters` string.
+pub fn metric_sum(text: &str, name: &str, filters: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A random-enough name for topics and groups of one test run.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{}x{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Ids the fetcher's normaliser gives a feed's items (`wirewatch inspect --format json`).
+pub fn inspect_ids(url: &str) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
+        .args(["inspect", url, "--format", "json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "inspect {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
