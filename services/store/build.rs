@@ -1,0 +1,6 @@
+//! `sqlx::migrate!()` embeds `migrations/` at compile time; without this, cargo would not
+//! rebuild the crate when only a migration file changes.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
