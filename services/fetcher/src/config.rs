@@ -1,0 +1,98 @@
+//! The `[fetcher]` config section. Defaults live in the `Default` impl, in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// 15 MiB: larger than any real news feed, small enough to hold in memory per fetch.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 15 * 1024 * 1024;
+
+/// How the fetcher polls feeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetcherConfig {
+    /// The feed list (`[[feeds]]` entries with `id`, `url`, optional `interval_secs`, `title`).
+    /// A relative path is relative to the working directory.
+    pub feeds_file: PathBuf,
+    /// How often each feed is polled, unless its entry overrides it. At least 1.
+    pub interval_secs: u64,
+    /// How many feeds are fetched at the same time, across all feeds. At least 1.
+    pub max_concurrent_fetches: usize,
+    /// Time allowed to establish a connection (DNS, TCP, TLS).
+    pub connect_timeout_ms: u64,
+    /// Time allowed for one whole request, body included.
+    pub request_timeout_ms: u64,
+    /// Largest response body accepted (after decompression); checked while streaming, so a
+    /// bigger body is cut off, not buffered.
+    pub max_body_bytes: u64,
+    /// Redirects followed per request before giving up.
+    pub max_redirects: usize,
+    /// `User-Agent` header sent with every request.
+    pub user_agent: String,
+    /// First retry delay of a failing feed; doubles (with jitter) on each further failure.
+    pub retry_initial_secs: u64,
+    /// Ceiling of a failing feed's retry delay. A failing feed is never dropped: it is tried
+    /// again at least this often.
+    pub retry_max_secs: u64,
+    /// Story ids remembered per feed (the most recently published ones) so that a story is
+    /// published once. Must exceed the number of items a feed carries at once.
+    pub seen_per_feed: usize,
+    /// Consecutive failed fetches after which a feed is reported `failing` (a `FeedHealth`
+    /// event). At least 1.
+    pub failures_before_failing: u32,
+}
+
+impl Default for FetcherConfig {
+    fn default() -> Self {
+        Self {
+            feeds_file: PathBuf::from("config/feeds.toml"),
+            interval_secs: 300,
+            max_concurrent_fetches: 16,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_redirects: 5,
+            user_agent: format!(
+                "wirewatch-fetcher/{} (news monitor; feed reader)",
+                wirewatch_runtime::VERSION
+            ),
+            retry_initial_secs: 30,
+            retry_max_secs: 3_600,
+            seen_per_feed: 5_000,
+            failures_before_failing: 1,
+        }
+    }
+}
+
+impl FetcherConfig {
+    /// Default polling interval (never zero).
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs.max(1))
+    }
+
+    /// Retry delay floor and ceiling for failing feeds.
+    pub fn retry_bounds(&self) -> (Duration, Duration) {
+        let initial = Duration::from_secs(self.retry_initial_secs.max(1));
+        let max = Duration::from_secs(self.retry_max_secs.max(1)).max(initial);
+        (initial, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_unknown_keys_are_rejected() {
+        let cfg = FetcherConfig::default();
+        let text = toml::to_string(&cfg).unwrap();
+        let back: FetcherConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+        let partial: FetcherConfig = toml::from_str("interval_secs = 60").unwrap();
+        assert_eq!(partial.interval_secs, 60);
+        assert_eq!(partial.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert!(toml::from_str::<FetcherConfig>("interval = 60").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The fetcher's metrics, registered in the process-wide default registry (served at
+//! `/metrics`). Every series has `stage="fetcher"`; label values come from small fixed sets,
+//! never a URL.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `wirewatch_fetcher_fetches_total` | counter | `stage`, `result` ∈ ok, not_modified, error |
+//! | `wirewatch_fetcher_errors_total` | counter | `stage`, `kind` ∈ [`FetcherError::KINDS`] |
+//! | `wirewatch_fetcher_stories_published_total` | counter | `stage` |
+//! | `wirewatch_fetcher_fetch_duration_seconds` | histogram | `stage` |
+//! | `wirewatch_fetcher_feeds` | gauge | `stage`, `status` ∈ healthy, failing, recovered, redirected, gone |
+//! | `wirewatch_fetcher_feed_health_changes_total` | counter | `stage`, `status` (the new status) |
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
+    IntCounterVec, IntGaugeVec,
+};
+
+use crate::error::FetcherError;
+
+/// The `stage` label value.
+pub const STAGE: &str = "fetcher";
+
+/// Values of the `result` label.
+pub const RESULTS: [&str; 3] = ["ok", "not_modified", "error"];
+
+/// Values of the `status` label.
+pub const STATUSES: [&str; 5] = ["healthy", "failing", "recovered", "redirected", "gone"];
+
+/// The fetcher's metric families.
+pub struct FetcherMetrics {
+    /// `wirewatch_fetcher_fetches_total{stage,result}`.
+    pub fetches: IntCounterVec,
+    /// `wirewatch_fetcher_errors_total{stage,kind}`.
+    pub errors: IntCounterVec,
+    /// `wirewatch_fetcher_stories_published_total{stage}`.
+    pub stories_published: IntCounterVec,
+    /// `wirewatch_fetcher_fetch_duration_seconds{stage}`: request to parsed body (or error).
+    pub fetch_seconds: HistogramVec,
+    /// `wirewatch_fetcher_feeds{stage,status}`: configured feeds by health status.
+    pub feeds: IntGaugeVec,
+    /// `wirewatch_fetcher_feed_health_changes_total{stage,status}`.
+    pub health_changes: IntCounterVec,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Registration fails only on a duplicate name or a bad label set: a programming error
+    // caught by the tests, never caused by input.
+    #[allow(clippy::expect_used)]
+    r.expect("metric registration")
+}
+
+static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| FetcherMetrics {
+    fetches: must(register_int_counter_vec!(
+        "wirewatch_fetcher_fetches_total",
+        "Feed fetches, by result.",
+        &["stage", "result"]
+    )),
+    errors: must(register_int_counter_vec!(
+        "wirewatch_fetcher_errors_total",
+        "Failed feed fetches, by error kind.",
+        &["stage", "kind"]
+    )),
+    stories_published: must(register_int_counter_vec!(
+        "wirewatch_fetcher_stories_published_total",
+        "New stories delivered to the bus.",
+        &["stage"]
+    )),
+    fetch_seconds: must(register_histogram_vec!(
+        "wirewatch_fetcher_fetch_duration_seconds",
+        "Time to fetch and parse one feed.",
+        &["stage"],
+        vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+    )),
+    feeds: must(register_int_gauge_vec!(
+        "wirewatch_fetcher_feeds",
+        "Configured feeds, by health status.",
+        &["stage", "status"]
+    )),
+    health_changes: must(register_int_counter_vec!(
+        "wirewatch_fetcher_feed_health_changes_total",
+        "Feed health status changes, by new status.",
+        &["stage", "status"]
+    )),
+});
+
+/// The fetcher's metrics.
+pub fn get() -> &'static FetcherMetrics {
+    &METRICS
+}
+
+/// Create every series at zero, so dashboards and tests see them before the first fetch.
+pub fn touch() {
+    let m = get();
+    for r in RESULTS {
+        m.fetches.with_label_values(&[STAGE, r]);
+    }
+    for k in FetcherError::KINDS {
+        m.errors.with_label_values(&[STAGE, k]);
+    }
+    m.stories_published.with_label_values(&[STAGE]);
+    m.fetch_seconds.with_label_values(&[STAGE]);
+    for s in STATUSES {
+        m.feeds.with_label_values(&[STAGE, s]);
+        m.health_changes.with_label_values(&[STAGE, s]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn touch_creates_every_series() {
+        touch();
+        let text = wirewatch_runtime::metrics::render();
+        for name in [
+            "wirewatch_fetcher_fetches_total{result=\"not_modified\",stage=\"fetcher\"}",
+            "wirewatch_fetcher_errors_total{kind=\"too_large\",stage=\"fetcher\"}",
+            "wirewatch_fetcher_stories_published_total{stage=\"fetcher\"}",
+            "wirewatch_fetcher_fetch_duration_seconds_count{stage=\"fetcher\"}",
+            "wirewatch_fetcher_feeds{stage=\"fetcher\",status=\"failing\"}",
+            "wirewatch_fetcher_feed_health_changes_total{stage=\"fetcher\",status=\"recovered\"}",
+        ] {
+            assert!(text.contains(name), "missing {name}");
+        }
+    }
+}

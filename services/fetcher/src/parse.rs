@@ -1,0 +1,888 @@
+//! Pure normalisation: feed bytes → [`FeedInfo`] + [`RawStory`]s. No I/O.
+//!
+//! Steps, each working around something real feeds do:
+//! 1. **Charset** ([`to_utf8`]): a byte-order mark, the XML declaration, the HTTP charset,
+//!    valid UTF-8, else windows-1252 (a superset of ISO-8859-1). feed-rs fails on undeclared
+//!    Latin-1 (the UOL feed in the corpus), so XML is transcoded to UTF-8 here and the
+//!    declaration dropped.
+//! 2. **RSS version** ([`fix_rss_version`]): feed-rs rejects `<rss>` without a `version`
+//!    attribute ("no root element"), so `version="2.0"` is added (and an unknown version
+//!    replaced), which is what such feeds mean.
+//! 3. **feed-rs** parses RSS 0.9x/1.0 (RDF)/2.0, Atom and JSON Feed. Its generated ids (link
+//!    hashes, random UUIDs) are switched off: a story id must be stable across fetches.
+//! 4. **Items** become [`RawStory`]s: text fields as plain text ([`html_to_text`]), links
+//!    absolute (against `xml:base`, the feed URL, or the feed's own link), id =
+//!    `stable_id([feed id, guid | link | title])`.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use feed_rs::model::{Entry, Feed, FeedType, Link};
+use serde::Serialize;
+use url::Url;
+use wirewatch_proto::stable_id;
+use wirewatch_proto::v1::{FeedRef, RawStory};
+
+use crate::error::FetcherError;
+
+/// Longest title kept, in bytes (cut at a character boundary).
+pub const MAX_TITLE_BYTES: usize = 2 * 1024;
+/// Longest summary or content kept, in bytes: keeps one story well under Kafka's default
+/// 1 MB message limit.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most authors or categories kept per story.
+pub const MAX_LIST_LEN: usize = 50;
+/// Longest author, category or language value kept, in bytes.
+const MAX_SHORT_BYTES: usize = 256;
+
+/// Family of a feed's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedKind {
+    /// RSS 0.9x, 1.0 (RDF) or 2.0.
+    Rss,
+    /// Atom 1.0.
+    Atom,
+    /// JSON Feed 1.x.
+    Json,
+}
+
+/// What a feed says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedInfo {
+    /// Title as plain text.
+    pub title: Option<String>,
+    /// The site's home page (absolute).
+    pub link: Option<String>,
+    /// Declared language.
+    pub language: Option<String>,
+    /// Description as plain text.
+    pub description: Option<String>,
+    /// Last update time declared by the feed.
+    pub updated: Option<DateTime<Utc>>,
+    /// Format family.
+    pub kind: FeedKind,
+    /// Items in the document.
+    pub items: usize,
+    /// Items skipped because they carry nothing to identify them (no guid, link or title).
+    pub skipped_items: usize,
+}
+
+/// Parse `bytes` as a feed and normalise every item. `feed` is the source (its id goes into
+/// every story id); `base_url` resolves relative links (the URL the feed was fetched from).
+/// Fails only when the document is not a feed.
+pub fn parse_feed(
+    bytes: &[u8],
+    feed: &FeedRef,
+    base_url: Option<&Url>,
+    fetched_at: DateTime<Utc>,
+) -> Result<(FeedInfo, Vec<RawStory>), FetcherError> {
+    parse_feed_with_charset(bytes, None, feed, base_url, fetched_at)
+}
+
+/// [`parse_feed`] with the charset from the HTTP `Content-Type`, used when the document
+/// declares none.
+pub fn parse_feed_with_charset(
+    bytes: &[u8],
+    http_charset: Option<&str>,
+    feed: &FeedRef,
+    base_url: Option<&Url>,
+    fetched_at: DateTime<Utc>,
+) -> Result<(FeedInfo, Vec<RawStory>), FetcherError> {
+    let prepared = prepare(bytes, http_charset);
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base_url.map(Url::as_str))
+        // No generated ids: an empty id tells us the item has no guid of its own.
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .build();
+    let parsed = parser
+        .parse(prepared.as_ref())
+        .map_err(|e| FetcherError::Parse {
+            url: feed.url.clone(),
+            detail: e.to_string(),
+        })?;
+    Ok(normalise(parsed, feed, base_url, fetched_at))
+}
+
+fn normalise(
+    parsed: Feed,
+    feed: &FeedRef,
+    base_url: Option<&Url>,
+    fetched_at: DateTime<Utc>,
+) -> (FeedInfo, Vec<RawStory>) {
+    let title = parsed
+        .title
+        .as_ref()
+        .map(|t| plain_line(&t.content, MAX_TITLE_BYTES))
+        .filter(|t| !t.is_empty());
+    let link = pick_link(&parsed.links).and_then(|l| resolve_link(&l.href, base_url));
+    // A file has no URL: the feed's own (absolute) home-page link is the next best base.
+    let home = link.as_deref().and_then(|l| Url::parse(l).ok());
+    let base = base_url.or(home.as_ref());
+    let language = clean_short(parsed.language.as_deref());
+    let kind = match parsed.feed_type {
+        FeedType::Atom => FeedKind::Atom,
+        FeedType::JSON => FeedKind::Json,
+        FeedType::RSS0 | FeedType::RSS1 | FeedType::RSS2 => FeedKind::Rss,
+    };
+    let feed_ref = FeedRef {
+        id: feed.id.clone(),
+        url: feed.url.clone(),
+        title: title.clone().or_else(|| feed.title.clone()),
+    };
+    let mut stories = Vec::with_capacity(parsed.entries.len());
+    let mut ids = HashSet::new();
+    let mut skipped = 0;
+    for entry in &parsed.entries {
+        match story(entry, &feed_ref, base, language.as_deref(), fetched_at) {
+            // The same item twice in one document is one story.
+            Some(s) if ids.insert(s.id.clone()) => stories.push(s),
+            Some(_) => {}
+            None => skipped += 1,
+        }
+    }
+    let info = FeedInfo {
+        title,
+        link,
+        language,
+        description: parsed
+            .description
+            .as_ref()
+            .map(|d| html_to_text(&d.content, MAX_TEXT_BYTES))
+            .filter(|d| !d.is_empty()),
+        updated: parsed.updated,
+        kind,
+        items: parsed.entries.len(),
+        skipped_items: skipped,
+    };
+    (info, stories)
+}
+
+fn story(
+    entry: &Entry,
+    feed: &FeedRef,
+    feed_base: Option<&Url>,
+    feed_language: Option<&str>,
+    fetched_at: DateTime<Utc>,
+) -> Option<RawStory> {
+    let guid = Some(entry.id.trim()).filter(|g| !g.is_empty());
+    // xml:base on the entry wins over the feed's base.
+    let entry_base = entry.base.as_deref().and_then(|b| match feed_base {
+        Some(fb) => fb.join(b).ok(),
+        None => Url::parse(b).ok(),
+    });
+    let base = entry_base.as_ref().or(feed_base);
+    let raw_href = pick_link(&entry.links).map(|l| l.href.trim().to_string());
+    let mut link = raw_href.as_deref().and_then(|h| resolve_link(h, base));
+    if link.is_none() {
+        // RSS guids are permalinks unless isPermaLink="false"; feeds without <link> rely on it.
+        link = guid
+            .filter(|g| g.starts_with("http://") || g.starts_with("https://"))
+            .and_then(|g| resolve_link(g, None));
+    }
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| plain_line(&t.content, MAX_TITLE_BYTES))
+        .unwrap_or_default();
+    let basis = guid
+        .map(str::to_string)
+        .or_else(|| link.clone())
+        .or_else(|| raw_href.clone().filter(|h| !h.is_empty()))
+        .or_else(|| Some(title.clone()).filter(|t| !t.is_empty()))?;
+    let summary = entry
+        .summary
+        .as_ref()
+        .map(|s| html_to_text(&s.content, MAX_TEXT_BYTES))
+        .filter(|s| !s.is_empty());
+    let content = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .map(|b| html_to_text(b, MAX_TEXT_BYTES))
+        .filter(|c| !c.is_empty() && Some(c) != summary.as_ref());
+    let authors = dedup_list(
+        entry
+            .authors
+            .iter()
+            .filter_map(|p| p.name.as_deref().or(p.email.as_deref())),
+    );
+    let categories = dedup_list(
+        entry
+            .categories
+            .iter()
+            .map(|c| c.label.as_deref().unwrap_or(&c.term)),
+    );
+    Some(RawStory {
+        id: stable_id(&[&feed.id, &basis]),
+        feed: feed.clone(),
+        guid: guid.map(str::to_string),
+        link,
+        title,
+        summary,
+        content,
+        authors,
+        categories,
+        language: clean_short(entry.language.as_deref()).or(feed_language.map(str::to_string)),
+        published: entry.published,
+        updated: entry.updated,
+        fetched_at,
+        fetcher_version: wirewatch_runtime::VERSION.to_string(),
+    })
+}
+
+/// The link that points at the article: `alternate` (or no rel) first, then any.
+fn pick_link(links: &[Link]) -> Option<&Link> {
+    links
+        .iter()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty())
+        .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))
+}
+
+/// Resolve `href` to an absolute URL: as is when absolute, else against `base`. `None` when it
+/// cannot be made absolute or is not http(s) (a `javascript:` link is no article link).
+pub fn resolve_link(href: &str, base: Option<&Url>) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let url = match Url::parse(href) {
+        Ok(u) => u,
+        Err(url::ParseError::RelativeUrlWithoutBase) => base?.join(href).ok()?,
+        Err(_) => return None,
+    };
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+fn dedup_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for item in items {
+        let clean = plain_line(item, MAX_SHORT_BYTES);
+        if !clean.is_empty() && seen.insert(clean.to_lowercase()) {
+            out.push(clean);
+            if out.len() == MAX_LIST_LEN {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn clean_short(s: Option<&str>) -> Option<String> {
+    s.map(|s| truncate(s.trim().to_string(), MAX_SHORT_BYTES))
+        .filter(|s| !s.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+/// Marks a block boundary while HTML is stripped; a private-use character no feed should carry
+/// (any in the input are removed first).
+const BLOCK: char = '\u{E000}';
+
+/// Elements whose boundaries separate lines of text.
+const BLOCK_TAGS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+];
+
+static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(ammonia::Builder::empty);
+
+/// HTML (or plain text) → plain text: every tag removed (script and style with their content),
+/// entities decoded, whitespace collapsed, block elements (`p`, `br`, `li`, …) as line
+/// breaks; at most `max_bytes`.
+pub fn html_to_text(html: &str, max_bytes: usize) -> String {
+    let marked = mark_blocks(html);
+    let stripped = STRIP_ALL.clean(&marked).to_string();
+    let decoded = html_escape::decode_html_entities(&stripped);
+    let mut out = String::with_capacity(decoded.len().min(max_bytes));
+    for line in decoded.split(BLOCK) {
+        let mut first = true;
+        for word in line.split_whitespace() {
+            if first {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                first = false;
+            } else {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        if out.len() > max_bytes {
+            break;
+        }
+    }
+    truncate(out, max_bytes)
+}
+
+/// [`html_to_text`] on one line: for titles, names, categories.
+pub fn plain_line(html: &str, max_bytes: usize) -> String {
+    let text = html_to_text(html, max_bytes.saturating_mul(2));
+    let joined = text.split('\n').collect::<Vec<_>>().join(" ");
+    truncate(joined, max_bytes)
+}
+
+/// Insert [`BLOCK`] before each block-level tag, so that `<p>a</p><p>b</p>` does not become
+/// `ab` once the tags are gone.
+fn mark_blocks(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 16);
+    let mut rest = html;
+    while let Some(pos) = rest.find(['<', BLOCK]) {
+        let (before, at) = rest.split_at(pos);
+        out.push_str(before);
+        if at.starts_with(BLOCK) {
+            rest = &at[BLOCK.len_utf8()..];
+            continue;
+        }
+        let name: String = at[1..]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if BLOCK_TAGS.contains(&name.as_str()) {
+            out.push(BLOCK);
+        }
+        out.push('<');
+        rest = &at[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Cut `s` to at most `max` bytes at a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        let kept = s.trim_end().len();
+        s.truncate(kept);
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-pass
+
+/// Charset and root-element fixes before feed-rs sees the document.
+fn prepare<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let body = &bytes[start..];
+    if body.starts_with(b"{") {
+        return Cow::Borrowed(bytes); // JSON Feed: UTF-8 by definition
+    }
+    let text = to_utf8(bytes, http_charset);
+    match fix_rss_version(&text) {
+        Some(fixed) => Cow::Owned(fixed.into_bytes()),
+        None => match text {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        },
+    }
+}
+
+/// Decode an XML document to UTF-8, choosing the encoding from (in order) a byte-order mark,
+/// the XML declaration, the HTTP charset, valid UTF-8, else windows-1252. A declaration that
+/// claims UTF-8 for bytes that are not is ignored. When the document was transcoded, its XML
+/// declaration is removed (it would name the old encoding).
+pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
+    use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+    let (bom_enc, bom_len) = match Encoding::for_bom(bytes) {
+        Some((e, n)) => (Some(e), n),
+        None => (None, 0),
+    };
+    let body = &bytes[bom_len..];
+    let valid_utf8 = std::str::from_utf8(body).ok();
+    let declared = declared_encoding(body).and_then(|l| Encoding::for_label(l.as_bytes()));
+    let hinted = http_charset.and_then(|l| Encoding::for_label(l.trim().as_bytes()));
+    let mut enc = bom_enc.or(declared).or(hinted).unwrap_or(UTF_8);
+    if enc == UTF_8 && valid_utf8.is_none() {
+        enc = hinted.filter(|h| *h != UTF_8).unwrap_or(WINDOWS_1252);
+    }
+    // Encodings that are ASCII-incompatible and only reachable by declaration (UTF-16 without a
+    // BOM cannot carry an ASCII declaration we could have read): fall back to UTF-8 rules.
+    if enc == UTF_8 {
+        if let Some(s) = valid_utf8 {
+            return Cow::Borrowed(s);
+        }
+    }
+    let (decoded, _) = enc.decode_without_bom_handling(body);
+    Cow::Owned(drop_xml_declaration(&decoded).to_string())
+}
+
+/// The `encoding` of a leading `<?xml … ?>` declaration.
+fn declared_encoding(body: &[u8]) -> Option<String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &body[start..body.len().min(start + 512)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = String::from_utf8_lossy(&head[..end]);
+    attr_value(&decl[5..], "encoding").map(|(_, v)| v.to_string())
+}
+
+fn drop_xml_declaration(s: &str) -> &str {
+    let t = s.trim_start();
+    if t.starts_with("<?xml") {
+        if let Some(end) = t.find("?>") {
+            return &t[end + 2..];
+        }
+    }
+    s
+}
+
+/// RSS versions feed-rs dispatches on.
+const KNOWN_RSS_VERSIONS: [&str; 4] = ["2.0", "0.91", "0.92", ""];
+
+/// If the root element is `<rss>` without a `version` attribute (or with one feed-rs does not
+/// know, like `0.94` or `2.01`), the document with `version="2.0"`; `None` when nothing needs
+/// fixing.
+pub fn fix_rss_version(xml: &str) -> Option<String> {
+    let root = root_element_start(xml)?;
+    let after = &xml[root + 1..];
+    let name_len = after
+        .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+        .unwrap_or(after.len());
+    if &after[..name_len] != "rss" {
+        return None;
+    }
+    let attrs_start = root + 1 + name_len;
+    let attrs_end = attrs_start + tag_end(&xml[attrs_start..])?;
+    let attrs = &xml[attrs_start..attrs_end];
+    match attr_value(attrs, "version") {
+        None => {
+            let mut out = String::with_capacity(xml.len() + 16);
+            out.push_str(&xml[..attrs_start]);
+            out.push_str(" version=\"2.0\"");
+            out.push_str(&xml[attrs_start..]);
+            Some(out)
+        }
+        Some((_, v)) if KNOWN_RSS_VERSIONS.contains(&v.trim()) => None,
+        Some((range, _)) => {
+            let mut out = String::with_capacity(xml.len());
+            out.push_str(&xml[..attrs_start + range.start]);
+            out.push_str("2.0");
+            out.push_str(&xml[attrs_start + range.end..]);
+            Some(out)
+        }
+    }
+}
+
+/// Byte offset of the `<` of the root element, past declarations, comments, processing
+/// instructions and a doctype.
+fn root_element_start(xml: &str) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let rest = &xml[i..];
+        let skip = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+                .len();
+        i += skip;
+        let rest = &xml[i..];
+        if rest.starts_with("<?") {
+            i += rest.find("?>")? + 2;
+        } else if rest.starts_with("<!--") {
+            i += rest.find("-->")? + 3;
+        } else if rest.starts_with("<!") {
+            // A doctype, possibly with an internal subset in [ ].
+            let close = match (rest.find('['), rest.find('>')) {
+                (Some(b), Some(g)) if b < g => rest.find("]>").map(|p| p + 2)?,
+                (_, Some(g)) => g + 1,
+                _ => return None,
+            };
+            i += close;
+        } else if rest.starts_with('<') {
+            return Some(i);
+        } else {
+            return None;
+        }
+    }
+}
+
+/// Offset of the `>` ending a start tag, skipping quoted attribute values.
+fn tag_end(s: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Find attribute `name` in the attribute text of a tag; the byte range of its value and the
+/// value.
+fn attr_value<'a>(attrs: &'a str, name: &str) -> Option<(std::ops::Range<usize>, &'a str)> {
+    let b = attrs.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/' || b[i] == b'?') {
+            i += 1;
+        }
+        let name_start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'>' {
+            i += 1;
+        }
+        let attr_name = &attrs[name_start..i];
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            if attr_name.is_empty() {
+                return None;
+            }
+            continue; // attribute without value
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let (vs, ve) = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let vs = i + 1;
+                let ve = vs + attrs[vs..].find(q as char)?;
+                i = ve + 1;
+                (vs, ve)
+            }
+            Some(_) => {
+                let vs = i;
+                while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' {
+                    i += 1;
+                }
+                (vs, i)
+            }
+            None => return None,
+        };
+        if attr_name == name {
+            return Some((vs..ve, &attrs[vs..ve]));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/feeds");
+
+    fn read(rel: &str) -> Vec<u8> {
+        let path = format!("{CORPUS}/{rel}");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn feed(id: &str, url: &str) -> FeedRef {
+        FeedRef {
+            id: id.into(),
+            url: url.into(),
+            title: None,
+        }
+    }
+
+    fn parse(rel: &str, url: &str) -> (FeedInfo, Vec<RawStory>) {
+        let base = Url::parse(url).unwrap();
+        parse_feed(&read(rel), &feed("t", url), Some(&base), Utc::now())
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    #[test]
+    fn rss2_guardian() {
+        let (info, stories) = parse(
+            "rss-parser/test/input/guardian.rss",
+            "https://www.theguardian.com/uk/rss",
+        );
+        assert_eq!(info.kind, FeedKind::Rss);
+        assert_eq!(info.items, 55);
+        assert_eq!(stories.len(), 55);
+        let first = &stories[0];
+        assert!(!first.title.is_empty());
+        assert!(first.link.as_deref().unwrap().starts_with("https://"));
+        assert!(first.guid.is_some());
+        assert_eq!(first.id, stable_id(&["t", first.guid.as_deref().unwrap()]));
+        assert!(first.published.is_some());
+        for s in &stories {
+            let text = s.text();
+            assert!(
+                !text.contains('<') || !text.contains('>'),
+                "markup left: {text}"
+            );
+            assert!(
+                !text.contains("&amp;") && !text.contains("&#"),
+                "entity left: {text}"
+            );
+        }
+        // Guardian summaries are HTML paragraphs.
+        assert!(stories.iter().any(|s| s.summary.is_some()));
+        assert_eq!(first.feed.title, info.title);
+    }
+
+    #[test]
+    fn atom_heise() {
+        let (info, stories) = parse(
+            "rss-parser/test/input/heise.atom",
+            "https://www.heise.de/newsticker/heise-atom.xml",
+        );
+        assert_eq!(info.kind, FeedKind::Atom);
+        assert!(!stories.is_empty());
+        for s in &stories {
+            assert!(s.guid.is_some());
+            assert!(s.link.as_deref().unwrap().starts_with("http"));
+            assert!(!s.title.is_empty());
+        }
+    }
+
+    #[test]
+    fn json_feed() {
+        let (info, stories) = parse(
+            "feed-rs/fixture/jsonfeed/jsonfeed_example_1.json",
+            "https://daringfireball.net/feeds/json",
+        );
+        assert_eq!(info.kind, FeedKind::Json);
+        assert_eq!(info.title.as_deref(), Some("Daring Fireball"));
+        assert!(!stories.is_empty());
+        assert_eq!(stories[0].title, "How Jeff Bezos’s iPhone X Was Hacked");
+        assert!(stories[0].content.is_some() || stories[0].summary.is_some());
+        assert!(stories[0].published.is_some());
+    }
+
+    #[test]
+    fn rss_without_version_and_undeclared_latin1_uol() {
+        let bytes = read("rss-parser/test/input/uolNoticias.rss");
+        // feed-rs alone rejects it.
+        assert!(feed_rs::parser::parse(&bytes[..]).is_err());
+        let base = Url::parse("http://rss.uol.com.br/feed/noticias.xml").unwrap();
+        let (info, stories) =
+            parse_feed(&bytes, &feed("uol", base.as_str()), Some(&base), Utc::now()).unwrap();
+        assert_eq!(info.title.as_deref(), Some("UOL Noticias"));
+        assert_eq!(info.description.as_deref(), Some("Últimas Notícias"));
+        assert_eq!(info.language, None, "empty <language> is no language");
+        assert_eq!(stories.len(), 15);
+        assert_eq!(
+            stories[0].title,
+            "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin em simulações de 2º turno"
+        );
+        let summary = stories[0].summary.as_deref().unwrap();
+        assert!(summary.starts_with("Líder na pesquisa Ibope"), "{summary}");
+        // No guid: the id is made from the link.
+        assert!(stories[0].guid.is_none());
+        assert_eq!(
+            stories[0].id,
+            stable_id(&["uol", stories[0].link.as_deref().unwrap()])
+        );
+    }
+
+    #[test]
+    fn html_in_titles_is_stripped() {
+        let (_, stories) = parse(
+            "gofeed/testdata/parser/rss/rss_channel_item_title_escaped_markup.xml",
+            "https://example.com/feed",
+        );
+        assert_eq!(stories[0].title, "Item Title");
+        let (_, stories) = parse(
+            "feedjira/spec/sample_feeds/google_alerts_atom.xml",
+            "https://www.google.com/alerts/feeds/1/2",
+        );
+        assert!(!stories.is_empty());
+        assert!(stories.iter().any(|s| s.title.contains("Slack")));
+        for s in &stories {
+            assert!(
+                !s.title.contains("<b>") && !s.title.contains("&lt;"),
+                "{}",
+                s.title
+            );
+        }
+    }
+
+    #[test]
+    fn rdf_and_relative_links() {
+        let (info, stories) = parse(
+            "feed-rs/fixture/rss1/rss_1.0_spec_1.xml",
+            "http://example.com/rdf",
+        );
+        assert_eq!(info.kind, FeedKind::Rss);
+        assert!(!stories.is_empty());
+        let (_, stories) = parse(
+            "feed-rs/fixture/rss2/rss_2.0_relurl_1.xml",
+            "https://example.org/blog/feed.xml",
+        );
+        for s in &stories {
+            let link = s.link.as_deref().unwrap();
+            assert!(Url::parse(link).is_ok(), "{link}");
+        }
+    }
+
+    #[test]
+    fn sanitises_text() {
+        assert_eq!(
+            html_to_text(
+                "<p>Hello&nbsp;<b>world</b> &amp; friends</p><p>Second\n  para</p>",
+                1000
+            ),
+            "Hello world & friends\nSecond para"
+        );
+        assert_eq!(
+            html_to_text(
+                "<script>alert(1)</script>Safe<style>p{}</style> text<br/>next",
+                1000
+            ),
+            "Safe text\nnext"
+        );
+        assert_eq!(
+            html_to_text("AT&amp;T &lt;b&gt; 3 &gt; 2", 1000),
+            "AT&T <b> 3 > 2"
+        );
+        assert_eq!(
+            plain_line(
+                "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>A</p><p>B</p></div>",
+                100
+            ),
+            "A B"
+        );
+        assert_eq!(html_to_text("", 10), "");
+        let long = "é".repeat(100);
+        let cut = html_to_text(&long, 11);
+        assert!(cut.len() <= 11 && cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn resolves_links() {
+        let base = Url::parse("https://news.example/world/feed.xml").unwrap();
+        assert_eq!(
+            resolve_link("/a/1", Some(&base)).as_deref(),
+            Some("https://news.example/a/1")
+        );
+        assert_eq!(
+            resolve_link("b.html", Some(&base)).as_deref(),
+            Some("https://news.example/world/b.html")
+        );
+        assert_eq!(
+            resolve_link(" https://other.example/x ", Some(&base)).as_deref(),
+            Some("https://other.example/x")
+        );
+        assert_eq!(resolve_link("/a/1", None), None);
+        assert_eq!(resolve_link("javascript:void(0)", Some(&base)), None);
+        assert_eq!(resolve_link("", Some(&base)), None);
+    }
+
+    #[test]
+    fn relative_item_links_use_feed_url_then_feed_link() {
+        let xml =
+            br#"<rss version="2.0"><channel><title>T</title><link>https://site.example/</link>
+            <item><title>One</title><link>/story/1</link></item></channel></rss>"#;
+        let base = Url::parse("https://feeds.example/x/rss").unwrap();
+        let (_, s) = parse_feed(xml, &feed("f", base.as_str()), Some(&base), Utc::now()).unwrap();
+        assert_eq!(s[0].link.as_deref(), Some("https://feeds.example/story/1"));
+        let (_, s) = parse_feed(xml, &feed("f", "file.xml"), None, Utc::now()).unwrap();
+        assert_eq!(s[0].link.as_deref(), Some("https://site.example/story/1"));
+    }
+
+    #[test]
+    fn rss_version_fix() {
+        assert_eq!(
+            fix_rss_version("<?xml version=\"1.0\"?>\n<!-- c --><rss>\n<channel/></rss>")
+                .as_deref(),
+            Some("<?xml version=\"1.0\"?>\n<!-- c --><rss version=\"2.0\">\n<channel/></rss>")
+        );
+        assert_eq!(
+            fix_rss_version("<rss xmlns:dc=\"x\" version='0.94'><channel/></rss>").as_deref(),
+            Some("<rss xmlns:dc=\"x\" version='2.0'><channel/></rss>")
+        );
+        assert_eq!(
+            fix_rss_version("<rss version=\"2.0\"><channel/></rss>"),
+            None
+        );
+        assert_eq!(fix_rss_version("<feed><title>x</title></feed>"), None);
+        assert_eq!(
+            fix_rss_version("<rss\n  xmlns:a=\"b\">"),
+            Some("<rss version=\"2.0\"\n  xmlns:a=\"b\">".into())
+        );
+    }
+
+    #[test]
+    fn charset_detection() {
+        // Declared ISO-8859-1.
+        let latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>S\xe3o Paulo</title></channel></rss>";
+        let s = to_utf8(latin, None);
+        assert!(s.contains("São Paulo") && !s.contains("encoding"), "{s}");
+        // Undeclared, HTTP says koi8-r.
+        let koi = b"<rss><channel><title>\xf0\xd2\xc9\xd7\xc5\xd4</title></channel></rss>";
+        assert!(to_utf8(koi, Some("koi8-r")).contains("Привет"));
+        // Valid UTF-8 is borrowed untouched.
+        assert!(matches!(
+            to_utf8("<rss>é</rss>".as_bytes(), None),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn not_a_feed_is_a_parse_error_naming_the_url() {
+        let e = parse_feed(
+            b"<html><body>hi</body></html>",
+            &feed("f", "https://x/y"),
+            None,
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), "parse");
+        assert!(e.to_string().contains("https://x/y"), "{e}");
+    }
+
+    #[test]
+    fn items_without_identity_are_skipped_and_duplicates_collapsed() {
+        let xml = br#"<rss version="2.0"><channel><title>T</title>
+            <item><description>nothing to name it by</description></item>
+            <item><guid>g1</guid><title>A</title></item>
+            <item><guid>g1</guid><title>A again</title></item></channel></rss>"#;
+        let (info, s) = parse_feed(xml, &feed("f", "https://x/"), None, Utc::now()).unwrap();
+        assert_eq!(info.items, 3);
+        assert_eq!(info.skipped_items, 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].id, stable_id(&["f", "g1"]));
+    }
+}

@@ -1,0 +1,444 @@
+//! The polling loop: a schedule of due feeds, at most `max_concurrent_fetches` polls in flight
+//! (one `FuturesUnordered`, no task per feed), each poll fetching, parsing, publishing the new
+//! stories and recording health.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use wirewatch_proto::stable_id;
+use wirewatch_proto::v1::{FeedHealth, FeedRef, FeedStatus, RawStory};
+use wirewatch_runtime::backoff::Backoff;
+use wirewatch_runtime::bus::{Record, SharedPublisher};
+use wirewatch_runtime::stage::{publish_with_retry, LoopOptions};
+
+use crate::config::FetcherConfig;
+use crate::error::FetcherError;
+use crate::feeds::FeedSpec;
+use crate::http::{self, FetchOutcome};
+use crate::metrics::{self, STAGE};
+use crate::parse::{parse_feed_with_charset, FeedInfo};
+use crate::state::{status_str, FeedRow, Store};
+
+/// Longest error text carried in a `FeedHealth` event.
+const MAX_ERROR_BYTES: usize = 1024;
+
+struct Ctx {
+    cfg: FetcherConfig,
+    client: reqwest::Client,
+    store: Store,
+    publisher: SharedPublisher,
+    opts: LoopOptions,
+    shutdown: CancellationToken,
+}
+
+/// One feed's schedule and state, owned by whichever poll runs it.
+struct FeedTask {
+    spec: FeedSpec,
+    interval: Duration,
+    row: FeedRow,
+    backoff: Backoff,
+}
+
+/// Poll every feed of `specs` until `shutdown`; see [`crate::run`].
+pub(crate) async fn run_feeds(
+    cfg: FetcherConfig,
+    specs: Vec<FeedSpec>,
+    data_dir: &Path,
+    publisher: SharedPublisher,
+    opts: LoopOptions,
+    shutdown: CancellationToken,
+) -> Result<(), FetcherError> {
+    metrics::touch();
+    let store = Store::open(data_dir).await?;
+    let client = http::client(&cfg)?;
+    let (retry_initial, retry_max) = cfg.retry_bounds();
+    let mut tasks: Vec<Option<FeedTask>> = Vec::with_capacity(specs.len());
+    let mut statuses: HashMap<usize, FeedStatus> = HashMap::new();
+    for spec in specs {
+        let row = store.register(&spec.id, &spec.url).await?;
+        statuses.insert(tasks.len(), row.status);
+        let interval = spec
+            .interval_secs
+            .map(|s| Duration::from_secs(s.max(1)))
+            .unwrap_or_else(|| cfg.interval());
+        tasks.push(Some(FeedTask {
+            spec,
+            interval,
+            row,
+            backoff: Backoff::new(retry_initial, retry_max),
+        }));
+    }
+    set_gauge(&statuses);
+    if tasks.is_empty() {
+        tracing::warn!(stage = STAGE, "no feeds configured; waiting for shutdown");
+    }
+    tracing::info!(stage = STAGE, feeds = tasks.len(), "fetcher started");
+    let max_in_flight = cfg.max_concurrent_fetches.max(1);
+    let ctx = Arc::new(Ctx {
+        cfg,
+        client,
+        store,
+        publisher,
+        opts,
+        shutdown: shutdown.clone(),
+    });
+
+    // First poll of every feed: now.
+    let now = tokio::time::Instant::now();
+    let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> =
+        (0..tasks.len()).map(|i| Reverse((now, i))).collect();
+    let mut in_flight = FuturesUnordered::new();
+
+    let result = loop {
+        let now = tokio::time::Instant::now();
+        while in_flight.len() < max_in_flight {
+            match due.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((_, idx))) = due.pop() else {
+                break;
+            };
+            if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
+                let ctx = ctx.clone();
+                in_flight.push(async move {
+                    let mut task = task;
+                    let res = poll_feed(&ctx, &mut task).await;
+                    (idx, task, res)
+                });
+            }
+        }
+        let next_due = due.peek().map(|Reverse((at, _))| *at);
+        let can_launch = next_due.is_some() && in_flight.len() < max_in_flight;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break Ok(()),
+            Some((idx, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
+                match res {
+                    Ok(delay) => {
+                        statuses.insert(idx, task.row.status);
+                        set_gauge(&statuses);
+                        due.push(Reverse((tokio::time::Instant::now() + delay, idx)));
+                        if let Some(slot) = tasks.get_mut(idx) {
+                            *slot = Some(task);
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+            _ = sleep_until_opt(next_due), if can_launch => {}
+        }
+    };
+    if result.is_ok() {
+        // Let in-flight polls finish their current publish (they stop fetching on shutdown).
+        while let Some((_, _, res)) = in_flight.next().await {
+            res?;
+        }
+    }
+    drop(in_flight);
+    ctx.store.close().await;
+    tracing::info!(stage = STAGE, "fetcher stopped");
+    result
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn set_gauge(statuses: &HashMap<usize, FeedStatus>) {
+    let m = metrics::get();
+    for s in metrics::STATUSES {
+        let n = statuses.values().filter(|v| status_str(**v) == s).count();
+        m.feeds
+            .with_label_values(&[STAGE, s])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+/// Poll one feed once. Returns the delay before its next poll, or a fatal error (the bus
+/// refused a record for good). Feed failures are not errors here: they are recorded, reported
+/// and backed off.
+async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherError> {
+    let m = metrics::get();
+    let start = Instant::now();
+    let fetched = tokio::select! {
+        r = fetch_and_parse(ctx, task) => r,
+        _ = ctx.shutdown.cancelled() => return Ok(Duration::ZERO),
+    };
+    m.fetch_seconds
+        .with_label_values(&[STAGE])
+        .observe(start.elapsed().as_secs_f64());
+    let outcome = match fetched {
+        Ok(None) => {
+            m.fetches.with_label_values(&[STAGE, "not_modified"]).inc();
+            tracing::debug!(stage = STAGE, feed = %task.spec.id, "not modified");
+            Ok(())
+        }
+        Ok(Some((info, stories, validators))) => {
+            m.fetches.with_label_values(&[STAGE, "ok"]).inc();
+            match publish_new(ctx, task, &info, stories).await {
+                Ok(Published::All(n)) => {
+                    // Validators only now: had we saved them first and crashed mid-publish, the
+                    // next poll would get a 304 and the unpublished stories would be lost.
+                    task.row.validators = validators;
+                    tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, items = info.items, duration_ms = start.elapsed().as_millis() as u64, "feed polled");
+                    Ok(())
+                }
+                Ok(Published::Interrupted) => return Ok(Duration::ZERO),
+                Err(e @ FetcherError::Bus { .. }) => return Err(e),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => {
+            m.fetches.with_label_values(&[STAGE, "error"]).inc();
+            Err(e)
+        }
+    };
+    match outcome {
+        Ok(()) => on_success(ctx, task).await,
+        Err(e) => on_failure(ctx, task, e).await,
+    }
+}
+
+type Parsed = (FeedInfo, Vec<RawStory>, http::Validators);
+
+/// Fetch conditionally and parse off the async threads. `None`: not modified.
+async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Option<Parsed>, FetcherError> {
+    let url = task.spec.url.clone();
+    let outcome = http::fetch(
+        &ctx.client,
+        &url,
+        &task.row.validators,
+        ctx.cfg.max_body_bytes,
+    )
+    .await?;
+    let (bytes, charset, final_url, validators) = match outcome {
+        FetchOutcome::NotModified => return Ok(None),
+        FetchOutcome::Body {
+            bytes,
+            charset,
+            final_url,
+            validators,
+        } => (bytes, charset, final_url, validators),
+    };
+    if final_url.as_str() != url {
+        tracing::debug!(stage = STAGE, feed = %task.spec.id, final_url = %final_url, "redirected");
+    }
+    let feed = FeedRef {
+        id: task.spec.id.clone(),
+        url: url.clone(),
+        title: task.spec.title.clone(),
+    };
+    let fetched_at = Utc::now();
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_feed_with_charset(
+            &bytes,
+            charset.as_deref(),
+            &feed,
+            Some::<&Url>(&final_url),
+            fetched_at,
+        )
+    })
+    .await
+    .map_err(|e| FetcherError::Parse {
+        url: url.clone(),
+        detail: format!("parser task failed: {e}"),
+    })??;
+    Ok(Some((parsed.0, parsed.1, validators)))
+}
+
+enum Published {
+    All(usize),
+    Interrupted,
+}
+
+/// Publish the stories not seen before, oldest first, marking each seen only once delivered.
+async fn publish_new(
+    ctx: &Ctx,
+    task: &FeedTask,
+    info: &FeedInfo,
+    mut stories: Vec<RawStory>,
+) -> Result<Published, FetcherError> {
+    let feed_id = &task.spec.id;
+    if info.skipped_items > 0 {
+        tracing::debug!(stage = STAGE, feed = %feed_id, skipped = info.skipped_items, "items without guid, link or title skipped");
+    }
+    // Feeds list newest first; publishing oldest first keeps the bus roughly in time order.
+    stories.reverse();
+    let mut published = 0;
+    for story in stories {
+        if ctx.shutdown.is_cancelled() {
+            return Ok(Published::Interrupted);
+        }
+        if ctx.store.is_seen(feed_id, &story.id).await? {
+            continue;
+        }
+        let rec = Record::event(&story, STAGE).map_err(|e| FetcherError::Bus {
+            detail: e.to_string(),
+        })?;
+        let delivered = publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
+            .await
+            .map_err(|e| FetcherError::Bus {
+                detail: e.to_string(),
+            })?;
+        if !delivered {
+            return Ok(Published::Interrupted);
+        }
+        ctx.store.mark_seen(feed_id, &story.id).await?;
+        metrics::get()
+            .stories_published
+            .with_label_values(&[STAGE])
+            .inc();
+        published += 1;
+    }
+    ctx.store.trim_seen(feed_id, ctx.cfg.seen_per_feed).await?;
+    Ok(Published::All(published))
+}
+
+async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherError> {
+    task.backoff.reset();
+    let previous = task.row.status;
+    task.row.consecutive_failures = 0;
+    // `recovered` stays until the next failure: it means "healthy, failed before", and
+    // reporting recovered → healthy would be an event that tells nobody anything.
+    if matches!(previous, FeedStatus::Failing | FeedStatus::Gone) {
+        let health = health_event(task, FeedStatus::Recovered, previous, None);
+        if !publish_health(ctx, &health).await? {
+            return Ok(Duration::ZERO);
+        }
+        task.row.status = FeedStatus::Recovered;
+        tracing::info!(stage = STAGE, feed = %task.spec.id, "feed recovered");
+    }
+    if let Err(e) = ctx.store.save(&task.spec.id, &task.row, None).await {
+        record_error(&e);
+        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save feed state");
+    }
+    Ok(task.interval)
+}
+
+async fn on_failure(
+    ctx: &Ctx,
+    task: &mut FeedTask,
+    e: FetcherError,
+) -> Result<Duration, FetcherError> {
+    record_error(&e);
+    let delay = task.backoff.next_delay().max(
+        e.retry_after()
+            .unwrap_or_default()
+            .min(ctx.cfg.retry_bounds().1),
+    );
+    if let FetcherError::State { .. } = e {
+        // Our database, not the feed, failed: retry without touching the feed's health.
+        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "state error");
+        return Ok(delay);
+    }
+    task.row.consecutive_failures = task.row.consecutive_failures.saturating_add(1);
+    tracing::warn!(
+        stage = STAGE,
+        feed = %task.spec.id,
+        kind = e.kind(),
+        error = %e,
+        consecutive_failures = task.row.consecutive_failures,
+        retry_in_secs = delay.as_secs(),
+        "feed fetch failed"
+    );
+    let new_status = if e.http_status() == Some(410) {
+        FeedStatus::Gone
+    } else {
+        FeedStatus::Failing
+    };
+    let previous = task.row.status;
+    if previous != new_status
+        && task.row.consecutive_failures >= ctx.cfg.failures_before_failing.max(1)
+    {
+        let health = health_event(task, new_status, previous, Some(&e));
+        if !publish_health(ctx, &health).await? {
+            return Ok(Duration::ZERO);
+        }
+        task.row.status = new_status;
+    }
+    let msg = truncate(e.to_string(), MAX_ERROR_BYTES);
+    if let Err(se) = ctx.store.save(&task.spec.id, &task.row, Some(&msg)).await {
+        record_error(&se);
+        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %se, "cannot save feed state");
+    }
+    Ok(delay)
+}
+
+fn record_error(e: &FetcherError) {
+    metrics::get()
+        .errors
+        .with_label_values(&[STAGE, e.kind()])
+        .inc();
+}
+
+fn health_event(
+    task: &FeedTask,
+    status: FeedStatus,
+    previous: FeedStatus,
+    error: Option<&FetcherError>,
+) -> FeedHealth {
+    let observed_at = Utc::now();
+    FeedHealth {
+        id: stable_id(&[
+            "feed-health",
+            &task.spec.id,
+            status_str(status),
+            &observed_at.to_rfc3339(),
+        ]),
+        feed: FeedRef {
+            id: task.spec.id.clone(),
+            url: task.spec.url.clone(),
+            title: task.spec.title.clone(),
+        },
+        status,
+        previous: Some(previous),
+        error_kind: error.map(|e| e.kind().to_string()),
+        error: error.map(|e| truncate(e.to_string(), MAX_ERROR_BYTES)),
+        http_status: error.and_then(FetcherError::http_status),
+        consecutive_failures: task.row.consecutive_failures,
+        observed_at,
+    }
+}
+
+/// Publish a health change; `false` when shutdown interrupted it (the status is then not
+/// saved, so the change is reported again after restart).
+async fn publish_health(ctx: &Ctx, health: &FeedHealth) -> Result<bool, FetcherError> {
+    let rec = Record::event(health, STAGE).map_err(|e| FetcherError::Bus {
+        detail: e.to_string(),
+    })?;
+    let delivered = publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
+        .await
+        .map_err(|e| FetcherError::Bus {
+            detail: e.to_string(),
+        })?;
+    if delivered {
+        metrics::get()
+            .health_changes
+            .with_label_values(&[STAGE, status_str(health.status)])
+            .inc();
+        tracing::info!(stage = STAGE, feed = %health.feed.id, status = status_str(health.status), previous = health.previous.map(status_str), "feed health changed");
+    }
+    Ok(delivered)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

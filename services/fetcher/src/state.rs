@@ -1,0 +1,282 @@
+//! Durable state in SQLite (`<data_dir>/fetcher.db`, WAL): per feed its validators and health,
+//! and the ids of the stories already published, so a restart neither re-publishes nor
+//! forgets.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use wirewatch_proto::v1::FeedStatus;
+
+use crate::error::FetcherError;
+use crate::http::Validators;
+
+/// What is remembered about one feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedRow {
+    /// URL the validators belong to.
+    pub url: String,
+    /// Conditional-GET validators.
+    pub validators: Validators,
+    /// Current health.
+    pub status: FeedStatus,
+    /// Failed fetches in a row.
+    pub consecutive_failures: u32,
+}
+
+/// `url, etag, last_modified, status, consecutive_failures` of a `feeds` row.
+type FeedDbRow = (String, Option<String>, Option<String>, String, i64);
+
+/// The state database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS feeds (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        status TEXT NOT NULL DEFAULT 'healthy',
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at TEXT NOT NULL
+    )",
+    // seq orders ids by insertion, so the oldest go first when a feed's set is trimmed.
+    "CREATE TABLE IF NOT EXISTS seen (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        feed_id TEXT NOT NULL,
+        story_id TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        UNIQUE (feed_id, story_id)
+    )",
+    "CREATE INDEX IF NOT EXISTS seen_feed_seq ON seen (feed_id, seq)",
+];
+
+/// The text form of a status in the database (the same as in events).
+pub fn status_str(s: FeedStatus) -> &'static str {
+    match s {
+        FeedStatus::Healthy => "healthy",
+        FeedStatus::Failing => "failing",
+        FeedStatus::Recovered => "recovered",
+        FeedStatus::Redirected => "redirected",
+        FeedStatus::Gone => "gone",
+    }
+}
+
+fn parse_status(s: &str) -> FeedStatus {
+    match s {
+        "failing" => FeedStatus::Failing,
+        "recovered" => FeedStatus::Recovered,
+        "redirected" => FeedStatus::Redirected,
+        "gone" => FeedStatus::Gone,
+        _ => FeedStatus::Healthy,
+    }
+}
+
+impl Store {
+    /// Open (creating the directory, file and tables as needed) `<data_dir>/fetcher.db`.
+    pub async fn open(data_dir: &Path) -> Result<Store, FetcherError> {
+        let path = data_dir.join("fetcher.db");
+        let err = |detail: String| FetcherError::State {
+            path: path.clone(),
+            detail,
+        };
+        tokio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
+        let opts = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| err(e.to_string()))?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt)
+                .execute(&pool)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Ok(Store { pool, path })
+    }
+
+    fn err(&self, what: &str, e: sqlx::Error) -> FetcherError {
+        FetcherError::State {
+            path: self.path.clone(),
+            detail: format!("{what}: {e}"),
+        }
+    }
+
+    /// The row of feed `id` for `url`, created if new. When the URL changed, the old
+    /// validators are dropped (they belong to the old URL); health and seen ids are kept.
+    pub async fn register(&self, id: &str, url: &str) -> Result<FeedRow, FetcherError> {
+        let row: Option<FeedDbRow> = sqlx::query_as(
+            "SELECT url, etag, last_modified, status, consecutive_failures FROM feeds WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("load feed {id} ({url})"), e))?;
+        match row {
+            Some((old_url, etag, last_modified, status, failures)) => {
+                let mut row = FeedRow {
+                    url: url.to_string(),
+                    validators: Validators {
+                        etag,
+                        last_modified,
+                    },
+                    status: parse_status(&status),
+                    consecutive_failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+                };
+                if old_url != url {
+                    row.validators = Validators::default();
+                    self.save(id, &row, None).await?;
+                }
+                Ok(row)
+            }
+            None => {
+                let row = FeedRow {
+                    url: url.to_string(),
+                    validators: Validators::default(),
+                    status: FeedStatus::Healthy,
+                    consecutive_failures: 0,
+                };
+                self.save(id, &row, None).await?;
+                Ok(row)
+            }
+        }
+    }
+
+    /// Persist a feed's row.
+    pub async fn save(
+        &self,
+        id: &str,
+        row: &FeedRow,
+        last_error: Option<&str>,
+    ) -> Result<(), FetcherError> {
+        sqlx::query(
+            "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, etag = excluded.etag,
+               last_modified = excluded.last_modified, status = excluded.status,
+               consecutive_failures = excluded.consecutive_failures,
+               last_error = excluded.last_error, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(&row.url)
+        .bind(&row.validators.etag)
+        .bind(&row.validators.last_modified)
+        .bind(status_str(row.status))
+        .bind(i64::from(row.consecutive_failures))
+        .bind(last_error)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
+        Ok(())
+    }
+
+    /// Whether `story_id` of `feed_id` was published already.
+    pub async fn is_seen(&self, feed_id: &str, story_id: &str) -> Result<bool, FetcherError> {
+        let hit: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM seen WHERE feed_id = ? AND story_id = ?")
+                .bind(feed_id)
+                .bind(story_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(&format!("look up story {story_id} of {feed_id}"), e))?;
+        Ok(hit.is_some())
+    }
+
+    /// Remember that `story_id` was delivered. Call only after the bus confirmed delivery.
+    pub async fn mark_seen(&self, feed_id: &str, story_id: &str) -> Result<(), FetcherError> {
+        sqlx::query("INSERT OR IGNORE INTO seen (feed_id, story_id, seen_at) VALUES (?, ?, ?)")
+            .bind(feed_id)
+            .bind(story_id)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("mark story {story_id} of {feed_id}"), e))?;
+        Ok(())
+    }
+
+    /// Keep only the `keep` most recently inserted ids of `feed_id`.
+    pub async fn trim_seen(&self, feed_id: &str, keep: usize) -> Result<(), FetcherError> {
+        let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
+        sqlx::query(
+            "DELETE FROM seen WHERE feed_id = ?1 AND seq < (
+               SELECT seq FROM seen WHERE feed_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        )
+        .bind(feed_id)
+        .bind(keep - 1)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("trim seen ids of {feed_id}"), e))?;
+        Ok(())
+    }
+
+    /// How many ids of `feed_id` are remembered.
+    pub async fn seen_count(&self, feed_id: &str) -> Result<u64, FetcherError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM seen WHERE feed_id = ?")
+            .bind(feed_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("count seen ids of {feed_id}"), e))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Close the pool (flushes the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn state_survives_reopen_and_seen_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let mut row = store.register("f", "https://a/rss").await.unwrap();
+        assert_eq!(row.status, FeedStatus::Healthy);
+        row.validators.etag = Some("\"v1\"".into());
+        row.status = FeedStatus::Failing;
+        row.consecutive_failures = 3;
+        store.save("f", &row, Some("boom")).await.unwrap();
+        for i in 0..10 {
+            store.mark_seen("f", &format!("s{i}")).await.unwrap();
+        }
+        store.mark_seen("f", "s9").await.unwrap(); // idempotent
+        store.trim_seen("f", 4).await.unwrap();
+        assert_eq!(store.seen_count("f").await.unwrap(), 4);
+        assert!(!store.is_seen("f", "s5").await.unwrap());
+        assert!(store.is_seen("f", "s6").await.unwrap());
+        assert!(store.is_seen("f", "s9").await.unwrap());
+        assert!(!store.is_seen("other", "s9").await.unwrap());
+        store.close().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        let back = store.register("f", "https://a/rss").await.unwrap();
+        assert_eq!(back, row);
+        assert!(store.is_seen("f", "s9").await.unwrap());
+        // A new URL drops the validators, keeps health.
+        let moved = store.register("f", "https://b/rss").await.unwrap();
+        assert_eq!(moved.validators, Validators::default());
+        assert_eq!(moved.status, FeedStatus::Failing);
+    }
+}
