@@ -1,0 +1,118 @@
+//! The alerter's metrics (each field of [`AlerterMetrics`] says what it counts). Label values
+//! come from fixed sets: `channel` ∈ webhook, file; `result` ∈ ok, retry, failed. Subscription
+//! ids and URLs are never labels.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
+    IntCounterVec, IntGaugeVec,
+};
+
+/// Stage label value.
+pub const STAGE: &str = "alerter";
+/// Delivery channels.
+pub const CHANNELS: [&str; 2] = ["webhook", "file"];
+/// Delivery results: `retry` counts attempts that failed and were retried, `failed` deliveries
+/// that gave up (dead-lettered).
+pub const RESULTS: [&str; 3] = ["ok", "retry", "failed"];
+
+/// The alerter's metrics.
+pub struct AlerterMetrics {
+    /// `wirewatch_alerter_stories_evaluated_total{stage}`.
+    pub evaluated: IntCounterVec,
+    /// `wirewatch_alerter_matches_total{stage}`: (subscription, story) pairs that matched.
+    pub matches: IntCounterVec,
+    /// `wirewatch_alerter_deliveries_total{stage,channel,result}`.
+    pub deliveries: IntCounterVec,
+    /// `wirewatch_alerter_duplicates_suppressed_total{stage}`: matches already in the ledger.
+    pub duplicates: IntCounterVec,
+    /// `wirewatch_alerter_delivery_duration_seconds{stage,channel}`: one delivery, retries
+    /// included.
+    pub delivery_seconds: HistogramVec,
+    /// `wirewatch_alerter_subscriptions{stage}`: enabled subscriptions loaded.
+    pub subscriptions: IntGaugeVec,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Registration fails only on a duplicate name or bad label set: a programming error
+    // caught by the metrics test, never caused by input.
+    #[allow(clippy::expect_used)]
+    r.expect("metric registration")
+}
+
+static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {
+    evaluated: must(register_int_counter_vec!(
+        "wirewatch_alerter_stories_evaluated_total",
+        "Enriched stories evaluated against the subscriptions.",
+        &["stage"]
+    )),
+    matches: must(register_int_counter_vec!(
+        "wirewatch_alerter_matches_total",
+        "Subscription and story pairs that matched.",
+        &["stage"]
+    )),
+    deliveries: must(register_int_counter_vec!(
+        "wirewatch_alerter_deliveries_total",
+        "Alert delivery attempts by channel and result.",
+        &["stage", "channel", "result"]
+    )),
+    duplicates: must(register_int_counter_vec!(
+        "wirewatch_alerter_duplicates_suppressed_total",
+        "Matches not delivered because the ledger shows them delivered already.",
+        &["stage"]
+    )),
+    delivery_seconds: must(register_histogram_vec!(
+        "wirewatch_alerter_delivery_duration_seconds",
+        "Time to deliver one alert on one channel, retries included.",
+        &["stage", "channel"],
+        vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0]
+    )),
+    subscriptions: must(register_int_gauge_vec!(
+        "wirewatch_alerter_subscriptions",
+        "Enabled subscriptions loaded.",
+        &["stage"]
+    )),
+});
+
+/// The metrics.
+pub fn get() -> &'static AlerterMetrics {
+    &METRICS
+}
+
+/// Create every series at zero, so dashboards and tests see them before the first story.
+pub fn touch() {
+    let m = get();
+    m.evaluated.with_label_values(&[STAGE]);
+    m.matches.with_label_values(&[STAGE]);
+    m.duplicates.with_label_values(&[STAGE]);
+    m.subscriptions.with_label_values(&[STAGE]);
+    for channel in CHANNELS {
+        m.delivery_seconds.with_label_values(&[STAGE, channel]);
+        for result in RESULTS {
+            m.deliveries.with_label_values(&[STAGE, channel, result]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_creates_every_series() {
+        touch();
+        let text = wirewatch_runtime::metrics::render();
+        for name in [
+            "wirewatch_alerter_stories_evaluated_total{stage=\"alerter\"}",
+            "wirewatch_alerter_matches_total{stage=\"alerter\"}",
+            "wirewatch_alerter_duplicates_suppressed_total{stage=\"alerter\"}",
+            "wirewatch_alerter_subscriptions{stage=\"alerter\"}",
+            "wirewatch_alerter_deliveries_total{channel=\"webhook\",result=\"retry\",stage=\"alerter\"}",
+            "wirewatch_alerter_deliveries_total{channel=\"file\",result=\"failed\",stage=\"alerter\"}",
+            "wirewatch_alerter_delivery_duration_seconds_count{channel=\"webhook\",stage=\"alerter\"}",
+        ] {
+            assert!(text.contains(name), "missing {name}");
+        }
+    }
+}
