@@ -191,7 +191,7 @@ pub fn write_config(dir: &Path, feeds: &[(&str, String)], webhook: &str, extra: 
     }
     std::fs::write(dir.join("feeds.toml"), f).unwrap();
     let subs = format!(
-        "[[subscriptions]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nwebhook_url = \"{webhook}\"\nfile = \"{}\"\n",
+        "[[subscription]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nwebhook_url = \"{webhook}\"\nfile = \"{}\"\n",
         dir.join("alerts.jsonl").display()
     );
     std::fs::write(dir.join("subscriptions.toml"), subs).unwrap();

@@ -98,3 +98,54 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<String>> {
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn write(s: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w.toml");
+        std::fs::write(&p, s).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_path() {
+        let (_d, p) = write("[bus.kafka]\nbootstrap_server = \"x\"\n");
+        let errs = load(Some(&p)).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.starts_with("bus.kafka") && e.contains("bootstrap_server")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let (_d, p) = write("[http]\nlisten = 42\n");
+        let errs = load(Some(&p)).unwrap_err();
+        assert!(errs.iter().any(|e| e.starts_with("http.listen")), "{errs:?}");
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let (_d, p) = write("data_dir = \"/tmp/x\"\n[bus]\ntopic_prefix = \"p\"\n");
+        let c = load(Some(&p)).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.bus.topic_prefix, "p");
+        assert_eq!(c.bus.channel_capacity, BusConfig::default().channel_capacity);
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let errs = load(Some(Path::new("/nonexistent/w.toml"))).unwrap_err();
+        assert!(errs[0].contains("does not exist"));
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/wirewatch.toml");
+        load(Some(&p)).unwrap();
+    }
+}

@@ -1,0 +1,482 @@
+//! Named entities: countries (`config/countries.toml`), organisations
+//! (`config/organisations.toml`) and people (`config/people.toml`).
+//!
+//! Each list is one [`Matcher`]. Countries are place evidence only: names, aliases, demonyms,
+//! capitals and metonyms ("Kremlin" → RU). A person's mention does not count for their country.
+//!
+//! **Ambiguity guard** (countries): a form listed in an entry's `ambiguous` ("Turkey", "China",
+//! "Jordan", "Chad", "Georgia") counts only if
+//! 1. it is written capitalised ("china" is porcelain, "turkey" a bird);
+//! 2. the word before it is not in `[ambiguity] before` ("roast Turkey", "Atlanta, Georgia") and
+//!    the word after it is not in `[ambiguity] after` ("Turkey dinner", "China cabinet");
+//! 3. for forms in `[ambiguity] given_names`, it is not followed, after one space, by a
+//!    capitalised word ("Jordan Henderson", "Chad Smith").
+//!
+//! `not_places` ("Latin America", "Guinea pig") are matched like country forms and then ignored,
+//! so leftmost-longest matching lets them swallow the country word inside them. For
+//! organisations and people, `ambiguous` forms only need to be capitalised ("Trump", not
+//! "trump").
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use wirewatch_proto::v1::{Entity, EntityKind};
+
+use crate::error::{load_toml, ClassifierError};
+use crate::matcher::{auto_case, next_word, prev_word, CaseMode, Entry, Hit, Matcher};
+
+/// At most this many distinct surface forms are reported per entity.
+const MAX_MATCHED_FORMS: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountriesFile {
+    #[serde(default)]
+    ambiguity: AmbiguitySpec,
+    #[serde(default)]
+    not_places: Vec<String>,
+    #[serde(rename = "country")]
+    countries: Vec<CountrySpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmbiguitySpec {
+    #[serde(default)]
+    before: Vec<String>,
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    given_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountrySpec {
+    code: String,
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    demonyms: Vec<String>,
+    #[serde(default)]
+    capitals: Vec<String>,
+    #[serde(default)]
+    metonyms: Vec<String>,
+    #[serde(default)]
+    ambiguous: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganisationsFile {
+    #[serde(rename = "organisation")]
+    organisations: Vec<OrgSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgSpec {
+    id: String,
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    ambiguous: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeopleFile {
+    #[serde(rename = "person")]
+    people: Vec<PersonSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonSpec {
+    id: String,
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    country: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    ambiguous: Vec<String>,
+}
+
+/// Per entity while scanning: mentions, first byte position, surface forms.
+type Found = (u32, usize, Vec<String>);
+
+/// Target of a pattern: an entity (index into the list) or a stop phrase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    Entity(usize),
+    Ignore,
+}
+
+/// One entity list (countries, organisations or people) with its automaton.
+#[derive(Debug)]
+pub(crate) struct EntityList {
+    kind: EntityKind,
+    ids: Vec<String>,
+    names: Vec<String>,
+    matcher: Matcher<Target>,
+    guard: Option<Guard>,
+}
+
+#[derive(Debug, Default)]
+struct Guard {
+    before: HashSet<String>,
+    after: HashSet<String>,
+    given_names: HashSet<String>,
+}
+
+/// Describes one form of one entry for loading.
+struct Form<'a> {
+    entry: String,
+    field: &'static str,
+    text: &'a str,
+    case: CaseMode,
+    target: Target,
+}
+
+/// Build a list: validates forms (non-empty, not claimed by two entries) and the automaton.
+fn build_list(
+    path: &Path,
+    kind: EntityKind,
+    ids: Vec<String>,
+    names: Vec<String>,
+    forms: Vec<Form<'_>>,
+    guard: Option<Guard>,
+) -> Result<EntityList, ClassifierError> {
+    let mut owner: HashMap<String, (Target, String)> = HashMap::new();
+    let mut entries = Vec::with_capacity(forms.len());
+    for f in forms {
+        let text = f.text.trim();
+        if text.is_empty() || text == "*" {
+            return Err(ClassifierError::invalid(
+                path,
+                &f.entry,
+                f.field,
+                "contains an empty name",
+            ));
+        }
+        let key = text.to_ascii_lowercase();
+        match owner.get(&key) {
+            Some((t, other)) if *t != f.target => {
+                return Err(ClassifierError::invalid(
+                    path,
+                    &f.entry,
+                    f.field,
+                    format!("{text:?} is already used by {other}"),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                owner.insert(key, (f.target, f.entry.clone()));
+            }
+        }
+        entries.push(Entry {
+            form: text.to_string(),
+            case: f.case,
+            target: f.target,
+        });
+    }
+    let matcher = Matcher::build(entries)
+        .map_err(|reason| ClassifierError::invalid(path, "(all entries)", "forms", reason))?;
+    Ok(EntityList {
+        kind,
+        ids,
+        names,
+        matcher,
+        guard,
+    })
+}
+
+fn check_ambiguous(
+    path: &Path,
+    entry: &str,
+    ambiguous: &[String],
+    all: &[&str],
+) -> Result<HashSet<String>, ClassifierError> {
+    let mut set = HashSet::new();
+    for a in ambiguous {
+        if !all.iter().any(|f| f.eq_ignore_ascii_case(a.trim())) {
+            return Err(ClassifierError::invalid(
+                path,
+                entry,
+                "ambiguous",
+                format!("{a:?} is not one of the entry's names"),
+            ));
+        }
+        set.insert(a.trim().to_ascii_lowercase());
+    }
+    Ok(set)
+}
+
+fn case_for(form: &str, ambiguous: &HashSet<String>) -> CaseMode {
+    match auto_case(form) {
+        CaseMode::Exact => CaseMode::Exact,
+        _ if ambiguous.contains(&form.trim().to_ascii_lowercase()) => CaseMode::Capitalised,
+        c => c,
+    }
+}
+
+impl EntityList {
+    /// Load `config/countries.toml`. Returns the list, the set of codes and the file text.
+    pub fn load_countries(path: &Path) -> Result<(Self, HashSet<String>, String), ClassifierError> {
+        let (file, text): (CountriesFile, String) = load_toml(path)?;
+        if file.countries.is_empty() {
+            return Err(ClassifierError::invalid(
+                path,
+                "[[country]]",
+                "country",
+                "no countries defined",
+            ));
+        }
+        let mut codes = HashSet::new();
+        let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, c) in file.countries.iter().enumerate() {
+            let entry = format!("country #{} (code {:?})", i + 1, c.code);
+            if c.code.len() != 2 || !c.code.chars().all(|ch| ch.is_ascii_uppercase()) {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "code",
+                    "must be an ISO 3166-1 alpha-2 code (two capital letters)",
+                ));
+            }
+            if !codes.insert(c.code.clone()) {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "code",
+                    "duplicate code",
+                ));
+            }
+            if c.name.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "name",
+                    "must not be empty",
+                ));
+            }
+            let fields: [(&'static str, Vec<&str>); 5] = [
+                ("name", vec![c.name.as_str()]),
+                ("aliases", c.aliases.iter().map(String::as_str).collect()),
+                ("demonyms", c.demonyms.iter().map(String::as_str).collect()),
+                ("capitals", c.capitals.iter().map(String::as_str).collect()),
+                ("metonyms", c.metonyms.iter().map(String::as_str).collect()),
+            ];
+            let all: Vec<&str> = fields.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+            let amb = check_ambiguous(path, &entry, &c.ambiguous, &all)?;
+            for (field, values) in fields {
+                for v in values {
+                    forms.push(Form {
+                        entry: entry.clone(),
+                        field,
+                        text: v,
+                        case: case_for(v, &amb),
+                        target: Target::Entity(i),
+                    });
+                }
+            }
+            ids.push(c.code.clone());
+            names.push(c.name.clone());
+        }
+        for p in &file.not_places {
+            forms.push(Form {
+                entry: "not_places".into(),
+                field: "not_places",
+                text: p,
+                case: CaseMode::Insensitive,
+                target: Target::Ignore,
+            });
+        }
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        let guard = Guard {
+            before: lower(&file.ambiguity.before),
+            after: lower(&file.ambiguity.after),
+            given_names: lower(&file.ambiguity.given_names),
+        };
+        let list = build_list(path, EntityKind::Country, ids, names, forms, Some(guard))?;
+        Ok((list, codes, text))
+    }
+
+    /// Load `config/organisations.toml`.
+    pub fn load_organisations(path: &Path) -> Result<(Self, String), ClassifierError> {
+        let (file, text): (OrganisationsFile, String) = load_toml(path)?;
+        let mut seen = HashSet::new();
+        let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, o) in file.organisations.iter().enumerate() {
+            let entry = format!("organisation #{} (id {:?})", i + 1, o.id);
+            if o.id.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "id",
+                    "must not be empty",
+                ));
+            }
+            if !seen.insert(o.id.clone()) {
+                return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
+            }
+            if o.name.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "name",
+                    "must not be empty",
+                ));
+            }
+            let all: Vec<&str> = std::iter::once(o.name.as_str())
+                .chain(o.aliases.iter().map(String::as_str))
+                .collect();
+            let amb = check_ambiguous(path, &entry, &o.ambiguous, &all)?;
+            for (n, v) in all.iter().enumerate() {
+                forms.push(Form {
+                    entry: entry.clone(),
+                    field: if n == 0 { "name" } else { "aliases" },
+                    text: v,
+                    case: case_for(v, &amb),
+                    target: Target::Entity(i),
+                });
+            }
+            ids.push(o.id.clone());
+            names.push(o.name.clone());
+        }
+        Ok((
+            build_list(path, EntityKind::Organisation, ids, names, forms, None)?,
+            text,
+        ))
+    }
+
+    /// Load `config/people.toml`; `countries` are the known codes (a person's `country` must be
+    /// one of them).
+    pub fn load_people(
+        path: &Path,
+        countries: &HashSet<String>,
+    ) -> Result<(Self, String), ClassifierError> {
+        let (file, text): (PeopleFile, String) = load_toml(path)?;
+        let mut seen = HashSet::new();
+        let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, p) in file.people.iter().enumerate() {
+            let entry = format!("person #{} (id {:?})", i + 1, p.id);
+            if p.id.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "id",
+                    "must not be empty",
+                ));
+            }
+            if !seen.insert(p.id.clone()) {
+                return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
+            }
+            if p.name.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "name",
+                    "must not be empty",
+                ));
+            }
+            if let Some(c) = &p.country {
+                if !countries.contains(c) {
+                    return Err(ClassifierError::invalid(
+                        path,
+                        entry,
+                        "country",
+                        format!("{c:?} is not a code in the countries file"),
+                    ));
+                }
+            }
+            if p.role.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "role",
+                    "must not be empty when given",
+                ));
+            }
+            let all: Vec<&str> = std::iter::once(p.name.as_str())
+                .chain(p.aliases.iter().map(String::as_str))
+                .collect();
+            let amb = check_ambiguous(path, &entry, &p.ambiguous, &all)?;
+            for (n, v) in all.iter().enumerate() {
+                forms.push(Form {
+                    entry: entry.clone(),
+                    field: if n == 0 { "name" } else { "aliases" },
+                    text: v,
+                    case: case_for(v, &amb),
+                    target: Target::Entity(i),
+                });
+            }
+            ids.push(p.id.clone());
+            names.push(p.name.clone());
+        }
+        Ok((
+            build_list(path, EntityKind::Person, ids, names, forms, None)?,
+            text,
+        ))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn guard_accepts(&self, text: &str, hit: &Hit) -> bool {
+        let p = self.matcher.pattern(hit.pattern);
+        let (Some(g), CaseMode::Capitalised) = (&self.guard, p.case) else {
+            return true;
+        };
+        let before = prev_word(text, hit.start).to_ascii_lowercase();
+        let (after, one_space) = next_word(text, hit.end);
+        if g.before.contains(&before) || g.after.contains(&after.to_ascii_lowercase()) {
+            return false;
+        }
+        let given_name = g.given_names.contains(&p.form.to_ascii_lowercase());
+        !(given_name && one_space && after.chars().next().is_some_and(char::is_uppercase))
+    }
+
+    /// Find the entities in the given texts (title, body), most mentioned first (ties: first
+    /// mentioned first).
+    pub fn find(&self, texts: &[&str]) -> Vec<Entity> {
+        // entity index -> (mentions, first position, forms)
+        let mut found: HashMap<usize, Found> = HashMap::new();
+        let mut offset = 0;
+        for text in texts {
+            for hit in self.matcher.find_all(text, |t, h| self.guard_accepts(t, h)) {
+                let p = self.matcher.pattern(hit.pattern);
+                for target in &p.targets {
+                    let Target::Entity(i) = *target else { continue };
+                    let e = found
+                        .entry(i)
+                        .or_insert((0, offset + hit.start, Vec::new()));
+                    e.0 = e.0.saturating_add(1);
+                    if e.2.len() < MAX_MATCHED_FORMS && !e.2.contains(&p.form) {
+                        e.2.push(p.form.clone());
+                    }
+                }
+            }
+            offset += text.len() + 1;
+        }
+        let mut list: Vec<(usize, Found)> = found.into_iter().collect();
+        list.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+        list.into_iter()
+            .map(|(i, (mentions, _, matched))| Entity {
+                kind: self.kind,
+                id: self.ids[i].clone(),
+                name: self.names[i].clone(),
+                mentions,
+                matched,
+            })
+            .collect()
+    }
+}

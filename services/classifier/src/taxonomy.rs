@@ -1,0 +1,399 @@
+//! The topic taxonomy (`config/taxonomy.toml`) and topic scoring.
+//!
+//! Scoring, in short: every matched term adds its weight (times `title_weight` in the title,
+//! at most `max_count_per_term` occurrences per term, body evidence divided by
+//! `words / body_norm_words` for long bodies, so long articles are scored by term density) to
+//! its topic; a topic's evidence includes its descendants'; score = 1 − exp(−evidence /
+//! saturation). Because a parent's evidence contains its child's, a parent always scores at
+//! least as high as its child, so "a child fires ⇒ its parent fires" holds by construction.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use wirewatch_proto::v1::TopicMatch;
+
+use crate::error::{load_toml, ClassifierError};
+use crate::matcher::{auto_case, Entry, Matcher};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaxonomyFile {
+    scoring: Scoring,
+    #[serde(rename = "topic")]
+    topics: Vec<TopicSpec>,
+}
+
+/// Scoring parameters (`[scoring]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Scoring {
+    title_weight: f64,
+    saturation: f64,
+    max_count_per_term: u32,
+    body_norm_words: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicSpec {
+    id: String,
+    label: String,
+    iptc: String,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    terms: Vec<TermGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermGroup {
+    weight: f64,
+    any: Vec<String>,
+}
+
+/// One topic after loading.
+#[derive(Debug, Clone)]
+pub(crate) struct Topic {
+    pub id: String,
+    pub label: String,
+    pub iptc: String,
+    /// Index of the parent topic.
+    pub parent: Option<usize>,
+    /// Index of the top-level ancestor (itself for a top-level topic).
+    pub top: usize,
+    /// Distance from the top (0 for top-level topics).
+    pub depth: usize,
+}
+
+/// The loaded taxonomy with its term automaton.
+#[derive(Debug)]
+pub(crate) struct Taxonomy {
+    pub topics: Vec<Topic>,
+    scoring: Scoring,
+    /// Targets: (topic index, weight).
+    terms: Matcher<(usize, u64)>,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 40
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn valid_iptc(code: &str) -> bool {
+    code.strip_prefix("medtop:")
+        .is_some_and(|d| d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()))
+}
+
+impl Taxonomy {
+    /// Load and validate the taxonomy file. Returns the taxonomy and the file text (for the
+    /// version hash).
+    pub fn load(path: &Path) -> Result<(Self, String), ClassifierError> {
+        let (file, text): (TaxonomyFile, String) = load_toml(path)?;
+        let s = &file.scoring;
+        let bad =
+            |field: &str, reason: &str| ClassifierError::invalid(path, "[scoring]", field, reason);
+        if !(s.title_weight.is_finite() && s.title_weight > 0.0) {
+            return Err(bad("title_weight", "must be a positive number"));
+        }
+        if !(s.saturation.is_finite() && s.saturation > 0.0) {
+            return Err(bad("saturation", "must be a positive number"));
+        }
+        if s.max_count_per_term == 0 {
+            return Err(bad("max_count_per_term", "must be at least 1"));
+        }
+        if s.body_norm_words == 0 {
+            return Err(bad("body_norm_words", "must be at least 1"));
+        }
+        if file.topics.is_empty() {
+            return Err(ClassifierError::invalid(
+                path,
+                "[[topic]]",
+                "topic",
+                "no topics defined",
+            ));
+        }
+        let mut index = HashMap::new();
+        for (i, t) in file.topics.iter().enumerate() {
+            let entry = format!("topic #{} (id {:?})", i + 1, t.id);
+            if !valid_id(&t.id) {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "id",
+                    "must be 1-40 characters of a-z, 0-9 and _",
+                ));
+            }
+            if index.insert(t.id.as_str(), i).is_some() {
+                return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
+            }
+            if t.label.trim().is_empty() {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "label",
+                    "must not be empty",
+                ));
+            }
+            if !valid_iptc(&t.iptc) {
+                return Err(ClassifierError::invalid(
+                    path,
+                    entry,
+                    "iptc",
+                    format!(
+                        "{:?} is not an IPTC Media Topic code like \"medtop:16000000\"",
+                        t.iptc
+                    ),
+                ));
+            }
+        }
+        let mut topics = Vec::with_capacity(file.topics.len());
+        for (i, t) in file.topics.iter().enumerate() {
+            let entry = || format!("topic #{} (id {:?})", i + 1, t.id);
+            let parent = match &t.parent {
+                None => None,
+                Some(p) => match index.get(p.as_str()) {
+                    Some(&pi) if pi != i => Some(pi),
+                    Some(_) => {
+                        return Err(ClassifierError::invalid(
+                            path,
+                            entry(),
+                            "parent",
+                            "a topic cannot be its own parent",
+                        ))
+                    }
+                    None => {
+                        return Err(ClassifierError::invalid(
+                            path,
+                            entry(),
+                            "parent",
+                            format!("unknown topic {p:?}"),
+                        ))
+                    }
+                },
+            };
+            topics.push(Topic {
+                id: t.id.clone(),
+                label: t.label.clone(),
+                iptc: t.iptc.clone(),
+                parent,
+                top: i,
+                depth: 0,
+            });
+        }
+        // Resolve ancestors; a chain longer than the number of topics is a cycle.
+        for i in 0..topics.len() {
+            let (mut cur, mut depth) = (i, 0);
+            while let Some(p) = topics[cur].parent {
+                depth += 1;
+                if depth > topics.len() {
+                    return Err(ClassifierError::invalid(
+                        path,
+                        format!("topic #{} (id {:?})", i + 1, topics[i].id),
+                        "parent",
+                        "parent chain forms a cycle",
+                    ));
+                }
+                cur = p;
+            }
+            topics[i].top = cur;
+            topics[i].depth = depth;
+        }
+        let mut entries = Vec::new();
+        for (i, t) in file.topics.iter().enumerate() {
+            for (g, group) in t.terms.iter().enumerate() {
+                let entry = || format!("topic #{} (id {:?}) terms group #{}", i + 1, t.id, g + 1);
+                if !(group.weight.is_finite() && group.weight > 0.0 && group.weight <= 100.0) {
+                    return Err(ClassifierError::invalid(
+                        path,
+                        entry(),
+                        "weight",
+                        "must be a number in (0, 100]",
+                    ));
+                }
+                for term in &group.any {
+                    if term.trim().trim_end_matches('*').trim().is_empty() {
+                        return Err(ClassifierError::invalid(
+                            path,
+                            entry(),
+                            "any",
+                            "contains an empty term",
+                        ));
+                    }
+                    entries.push(Entry {
+                        form: term.clone(),
+                        case: auto_case(term),
+                        // Weights are stored in thousandths so that targets compare exactly.
+                        target: (i, (group.weight * 1000.0).round() as u64),
+                    });
+                }
+            }
+        }
+        let terms = Matcher::build(entries)
+            .map_err(|reason| ClassifierError::invalid(path, "[[topic]]", "terms", reason))?;
+        Ok((
+            Self {
+                topics,
+                scoring: file.scoring,
+                terms,
+            },
+            text,
+        ))
+    }
+
+    /// Score every topic for a title and a body; returns the topics at or above `min_score`,
+    /// best first, at most `max_topics`, parents before children on equal scores.
+    pub fn score(
+        &self,
+        title: &str,
+        body: &str,
+        min_score: f64,
+        max_topics: usize,
+    ) -> Vec<TopicMatch> {
+        let s = &self.scoring;
+        let mut own = vec![0.0f64; self.topics.len()];
+        let words = body.split_whitespace().count() as f64;
+        let damp = (words / f64::from(s.body_norm_words)).max(1.0);
+        for (text, factor) in [(title, s.title_weight), (body, 1.0 / damp)] {
+            let mut counts: HashMap<usize, u32> = HashMap::new();
+            for hit in self.terms.find_all(text, |_, _| true) {
+                *counts.entry(hit.pattern).or_default() += 1;
+            }
+            for (pattern, n) in counts {
+                let n = f64::from(n.min(s.max_count_per_term));
+                for &(topic, w) in &self.terms.pattern(pattern).targets {
+                    own[topic] += n * (w as f64 / 1000.0) * factor;
+                }
+            }
+        }
+        // A topic's evidence includes its descendants'.
+        let mut total = own.clone();
+        for (i, e) in own.iter().enumerate() {
+            let mut cur = self.topics[i].parent;
+            while let Some(p) = cur {
+                total[p] += e;
+                cur = self.topics[p].parent;
+            }
+        }
+        let mut out: Vec<(usize, f64)> = total
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, 1.0 - (-e / s.saturation).exp()))
+            .filter(|(_, score)| *score > 0.0 && *score >= min_score)
+            .collect();
+        out.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(self.topics[a.0].depth.cmp(&self.topics[b.0].depth))
+                .then(a.0.cmp(&b.0))
+        });
+        out.truncate(max_topics);
+        out.into_iter()
+            .map(|(i, score)| {
+                let t = &self.topics[i];
+                TopicMatch {
+                    id: t.id.clone(),
+                    label: t.label.clone(),
+                    score: (score * 10_000.0).round() / 10_000.0,
+                    iptc: t.iptc.clone(),
+                    iptc_top: self.topics[t.top].iptc.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Taxonomy, ClassifierError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("taxonomy.toml");
+        std::fs::write(&p, text).unwrap();
+        Taxonomy::load(&p).map(|(t, _)| t)
+    }
+
+    const SCORING: &str = "[scoring]\ntitle_weight = 2.0\nsaturation = 3.0\nmax_count_per_term = 2\nbody_norm_words = 300\n";
+
+    #[test]
+    fn child_fires_parent_with_at_least_its_score() {
+        let t = load(&format!(
+            "{SCORING}
+[[topic]]
+id = \"politics\"
+label = \"Politics\"
+iptc = \"medtop:11000000\"
+[[topic.terms]]
+weight = 1.0
+any = [\"parliament\"]
+
+[[topic]]
+id = \"diplomacy\"
+label = \"Diplomacy\"
+iptc = \"medtop:20000639\"
+parent = \"politics\"
+[[topic.terms]]
+weight = 2.0
+any = [\"peace talks\", \"negotiat*\"]
+"
+        ))
+        .unwrap();
+        let got = t.score(
+            "Peace talks resume",
+            "Negotiators met. Negotiations go on.",
+            0.1,
+            5,
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].id, "politics");
+        assert_eq!(got[1].id, "diplomacy");
+        assert!(got[0].score >= got[1].score);
+        assert!(got[1].score > 0.0 && got[1].score < 1.0);
+        assert_eq!(got[1].iptc, "medtop:20000639");
+        assert_eq!(got[1].iptc_top, "medtop:11000000");
+        // max_topics 1 keeps the parent, never an orphan child.
+        assert_eq!(t.score("Peace talks", "", 0.1, 1)[0].id, "politics");
+        // Below the threshold nothing is emitted.
+        assert!(t.score("", "parliament", 0.9, 5).is_empty());
+        // Title matches weigh more than body matches.
+        let title = t.score("parliament", "", 0.0, 5)[0].score;
+        let body = t.score("", "parliament", 0.0, 5)[0].score;
+        assert!(title > body);
+    }
+
+    #[test]
+    fn errors_name_entry_and_field() {
+        let e = load(&format!(
+            "{SCORING}[[topic]]\nid = \"a\"\nlabel = \"A\"\niptc = \"medtop:1\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("topic #1 (id \"a\")") && e.contains("`iptc`"),
+            "{e}"
+        );
+        let e = load(&format!(
+            "{SCORING}[[topic]]\nid = \"a\"\nlabel = \"A\"\niptc = \"medtop:11000000\"\nparent = \"nope\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`parent`") && e.contains("nope"), "{e}");
+        let e = load(&format!(
+            "{SCORING}[[topic]]\nid = \"a\"\nlabel = \"A\"\niptc = \"medtop:11000000\"\ncolour = 1\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("taxonomy.toml") && e.contains("colour"), "{e}");
+        let e = load(&format!(
+            "{SCORING}[[topic]]\nid = \"a\"\nlabel = \"A\"\niptc = \"medtop:11000000\"\nparent = \"b\"\n[[topic]]\nid = \"b\"\nlabel = \"B\"\niptc = \"medtop:11000000\"\nparent = \"a\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cycle"), "{e}");
+    }
+}
