@@ -34,12 +34,12 @@ async fn run_whole_pipeline_in_one_process() {
     // The ids every feed item gets, per feed (the same normaliser as the fetcher).
     let mut all_ids = HashSet::new();
     for p in paths {
-        let ids = inspect_ids(&feeds.url(p));
+        let ids = inspect_ids(&feeds.url(p), &config);
         assert!(!ids.is_empty(), "{p} has no stories");
         all_ids.extend(ids);
     }
-    let seed_id = inspect_ids(&feeds.url("/seed.xml"))[0].clone();
-    let synd_id = inspect_ids(&feeds.url("/syndicated.xml"))[0].clone();
+    let seed_id = inspect_ids(&feeds.url("/seed.xml"), &config)[0].clone();
+    let synd_id = inspect_ids(&feeds.url("/syndicated.xml"), &config)[0].clone();
 
     let mut child = spawn(&["run"], &config, &[], &log);
     let stats = wait_for("every story stored or linked", Duration::from_secs(90), || {

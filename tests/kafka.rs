@@ -88,10 +88,10 @@ async fn five_services_over_kafka_survive_kill_9() {
     );
     let mut all_ids = HashSet::new();
     for p in paths {
-        all_ids.extend(inspect_ids(&feeds.url(p)));
+        all_ids.extend(inspect_ids(&feeds.url(p), &config));
     }
-    let seed_id = inspect_ids(&feeds.url("/seed.xml"))[0].clone();
-    let synd_id = inspect_ids(&feeds.url("/syndicated.xml"))[0].clone();
+    let seed_id = inspect_ids(&feeds.url("/seed.xml"), &config)[0].clone();
+    let synd_id = inspect_ids(&feeds.url("/syndicated.xml"), &config)[0].clone();
 
     // Topics first, as an operator would.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))

@@ -311,9 +311,10 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Ids the fetcher's normaliser gives a feed's items (`wirewatch inspect --format json`).
-pub fn inspect_ids(url: &str) -> Vec<String> {
+pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
         .args(["inspect", url, "--format", "json"])
+        .env("WIREWATCH_CONFIG", config)
         .current_dir(root())
         .output()
         .unwrap();

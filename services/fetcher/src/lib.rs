@@ -82,10 +82,18 @@ pub struct Inspection {
 /// feed id is a hash of `source`.
 pub async fn inspect(source: &str, cfg: &FetcherConfig) -> Result<Inspection, FetcherError> {
     let source = source.trim();
+    // A feed listed in the feeds file keeps its configured id, so the story ids shown are the
+    // ones the pipeline publishes; any other source gets an id hashed from its URL or path.
+    let configured = load_feeds(&cfg.feeds_file)
+        .ok()
+        .and_then(|feeds| feeds.into_iter().find(|f| f.url == source));
     let feed = FeedRef {
-        id: stable_id(&[source]),
+        id: configured
+            .as_ref()
+            .map(|f| f.id.clone())
+            .unwrap_or_else(|| stable_id(&[source])),
         url: source.to_string(),
-        title: None,
+        title: configured.and_then(|f| f.title),
     };
     let fetched_at = Utc::now();
     let (info, stories) = if source.starts_with("http://") || source.starts_with("https://") {
