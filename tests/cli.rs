@@ -49,7 +49,11 @@ fn check_config_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
     std::fs::write(&p, "[fetcher]\ninterval = 5\n").unwrap();
-    let o = wirewatch(&["--config", p.to_str().unwrap(), "check-config"], &[], None);
+    let o = wirewatch(
+        &["--config", p.to_str().unwrap(), "check-config"],
+        &[],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("fetcher"), "{}", stderr(&o));
     assert!(stderr(&o).contains("interval"), "{}", stderr(&o));
@@ -57,9 +61,17 @@ fn check_config_names_the_bad_key() {
 
 #[test]
 fn environment_overrides_the_file() {
-    let o = wirewatch(&["topics", "list"], &[("WIREWATCH__BUS__TOPIC_PREFIX", "envprefix")], None);
+    let o = wirewatch(
+        &["topics", "list"],
+        &[("WIREWATCH__BUS__TOPIC_PREFIX", "envprefix")],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("envprefix.stories.raw.v1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("envprefix.stories.raw.v1"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("envprefix.deadletter.v1"));
 }
 
@@ -67,25 +79,45 @@ fn environment_overrides_the_file() {
 fn classify_minimal_lines_and_reports_bad_ones() {
     let (title, body) = seed_article();
     let good = serde_json::json!({"id": "seed", "title": title, "summary": body}).to_string();
-    let input = format!("{good}\nnot json\n{}\n", serde_json::json!({"id": "2", "title": "Kremlin says talks in Istanbul failed"}));
+    let input = format!(
+        "{good}\nnot json\n{}\n",
+        serde_json::json!({"id": "2", "title": "Kremlin says talks in Istanbul failed"})
+    );
     let o = wirewatch(&["classify"], &[], Some(&input));
-    assert_eq!(o.status.code(), Some(1), "a bad line makes the exit code non-zero");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a bad line makes the exit code non-zero"
+    );
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "the good lines are still classified");
     let seed = &lines[0];
     assert_eq!(seed["id"], "seed");
     for c in ["UA", "RU", "TR", "US"] {
-        assert!(seed["countries"].as_array().unwrap().iter().any(|x| x == c), "{c}: {seed}");
+        assert!(
+            seed["countries"].as_array().unwrap().iter().any(|x| x == c),
+            "{c}: {seed}"
+        );
     }
     let topics = seed["topics"].as_array().unwrap();
     for t in ["diplomacy", "conflict"] {
-        let m = topics.iter().find(|x| x["id"] == t).unwrap_or_else(|| panic!("topic {t}: {topics:?}"));
+        let m = topics
+            .iter()
+            .find(|x| x["id"] == t)
+            .unwrap_or_else(|| panic!("topic {t}: {topics:?}"));
         assert!(m["iptc"].as_str().unwrap().starts_with("medtop:"));
         assert!(m["iptc_top"].as_str().unwrap().starts_with("medtop:"));
         assert!(m["score"].as_f64().unwrap() > 0.0);
     }
-    assert!(lines[1]["countries"].as_array().unwrap().iter().any(|x| x == "RU"));
+    assert!(lines[1]["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "RU"));
 }
 
 #[test]
@@ -98,7 +130,10 @@ fn dedup_gives_one_verdict_per_line() {
     .join("\n");
     let o = wirewatch(&["dedup"], &[], Some(&input));
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let v: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(v.len(), 3);
     assert_eq!(v[0]["verdict"], "unique");
     assert_eq!(v[1]["verdict"], "duplicate");
@@ -107,7 +142,14 @@ fn dedup_gives_one_verdict_per_line() {
     assert_eq!(v[1]["score"], 1.0);
     assert_eq!(v[2]["verdict"], "unique");
     for x in &v {
-        for k in ["id", "verdict", "duplicate_of", "cluster_id", "rule", "score"] {
+        for k in [
+            "id",
+            "verdict",
+            "duplicate_of",
+            "cluster_id",
+            "rule",
+            "score",
+        ] {
             assert!(x.get(k).is_some(), "verdict lacks {k}: {x}");
         }
     }
@@ -116,17 +158,31 @@ fn dedup_gives_one_verdict_per_line() {
 #[test]
 fn inspect_a_corpus_file_as_json() {
     let path = corpus("feeds/rss-parser/test/input/guardian.rss");
-    let o = wirewatch(&["inspect", path.to_str().unwrap(), "--format", "json"], &[], None);
+    let o = wirewatch(
+        &["inspect", path.to_str().unwrap(), "--format", "json"],
+        &[],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert!(v["feed"]["title"].as_str().unwrap().contains("Guardian"), "{}", v["feed"]);
+    assert!(
+        v["feed"]["title"].as_str().unwrap().contains("Guardian"),
+        "{}",
+        v["feed"]
+    );
     let stories = v["stories"].as_array().unwrap();
     assert_eq!(stories.len(), 55);
     for s in stories {
         for k in ["id", "title", "link"] {
-            assert!(s[k].as_str().is_some_and(|x| !x.is_empty()), "story lacks {k}: {s}");
+            assert!(
+                s[k].as_str().is_some_and(|x| !x.is_empty()),
+                "story lacks {k}: {s}"
+            );
         }
-        assert!(!s["title"].as_str().unwrap().contains('<'), "markup in title: {s}");
+        assert!(
+            !s["title"].as_str().unwrap().contains('<'),
+            "markup in title: {s}"
+        );
     }
 }
 
@@ -134,7 +190,11 @@ fn inspect_a_corpus_file_as_json() {
 fn inspect_fails_clearly() {
     let o = wirewatch(&["inspect", "/nonexistent/feed.xml"], &[], None);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("/nonexistent/feed.xml"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/feed.xml"),
+        "{}",
+        stderr(&o)
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("notafeed.xml");
     std::fs::write(&p, "<html><body>hello</body></html>").unwrap();
@@ -145,7 +205,16 @@ fn inspect_fails_clearly() {
 
 #[test]
 fn help_everywhere() {
-    for args in [vec!["--help"], vec!["run", "--help"], vec!["serve", "--help"], vec!["inspect", "--help"], vec!["topics", "create", "--help"], vec!["classify", "--help"], vec!["dedup", "--help"], vec!["check-config", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["serve", "--help"],
+        vec!["inspect", "--help"],
+        vec!["topics", "create", "--help"],
+        vec!["classify", "--help"],
+        vec!["dedup", "--help"],
+        vec!["check-config", "--help"],
+    ] {
         let o = wirewatch(&args, &[], None);
         assert!(o.status.success(), "{args:?}");
         assert!(stdout(&o).contains("Usage"), "{args:?}");

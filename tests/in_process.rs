@@ -16,10 +16,21 @@ async fn run_whole_pipeline_in_one_process() {
     let feeds = FeedServer::start(scenario_feeds()).await;
     let hook = Webhook::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let paths = ["/seed.xml", "/syndicated.xml", "/guardian.rss", "/heise.atom", "/uol.rss"];
+    let paths = [
+        "/seed.xml",
+        "/syndicated.xml",
+        "/guardian.rss",
+        "/heise.atom",
+        "/uol.rss",
+    ];
     let feed_list: Vec<(&str, String)> = paths
         .iter()
-        .map(|p| (p.trim_start_matches('/').split('.').next().unwrap(), feeds.url(p)))
+        .map(|p| {
+            (
+                p.trim_start_matches('/').split('.').next().unwrap(),
+                feeds.url(p),
+            )
+        })
         .collect();
     let port = free_port();
     let config = write_config(
@@ -42,21 +53,27 @@ async fn run_whole_pipeline_in_one_process() {
     let synd_id = inspect_ids(&feeds.url("/syndicated.xml"), &config)[0].clone();
 
     let mut child = spawn(&["run"], &config, &[], &log);
-    let stats = wait_for("every story stored or linked", Duration::from_secs(90), || {
-        let url = format!("{api}/api/stats");
-        let n = all_ids.len() as u64;
-        async move {
-            let s = get_json(&url).await?;
-            let done = s["stories"].as_u64()? + s["duplicates"].as_u64()? == n;
-            done.then_some(s)
-        }
-    })
+    let stats = wait_for(
+        "every story stored or linked",
+        Duration::from_secs(90),
+        || {
+            let url = format!("{api}/api/stats");
+            let n = all_ids.len() as u64;
+            async move {
+                let s = get_json(&url).await?;
+                let done = s["stories"].as_u64()? + s["duplicates"].as_u64()? == n;
+                done.then_some(s)
+            }
+        },
+    )
     .await;
     // Let the alerter finish with the last stories.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Every story stored exactly once: listed once, and each listed id is a real feed item.
-    let list = get_json(&format!("{api}/api/stories?limit=500")).await.unwrap();
+    let list = get_json(&format!("{api}/api/stories?limit=500"))
+        .await
+        .unwrap();
     let listed: Vec<String> = list["stories"]
         .as_array()
         .unwrap()
@@ -68,10 +85,15 @@ async fn run_whole_pipeline_in_one_process() {
     assert_eq!(listed.len() as u64, stats["stories"].as_u64().unwrap());
     assert!(listed.iter().all(|id| all_ids.contains(id)));
     assert!(listed.contains(&seed_id), "seed story not stored");
-    assert!(!listed.contains(&synd_id), "syndicated copy stored as a story of its own");
+    assert!(
+        !listed.contains(&synd_id),
+        "syndicated copy stored as a story of its own"
+    );
 
     // The seed story: classified, and the syndicated copy linked to it.
-    let seed = get_json(&format!("{api}/api/stories/{seed_id}")).await.unwrap();
+    let seed = get_json(&format!("{api}/api/stories/{seed_id}"))
+        .await
+        .unwrap();
     let countries: HashSet<&str> = seed["countries"]
         .as_array()
         .unwrap()
@@ -79,7 +101,10 @@ async fn run_whole_pipeline_in_one_process() {
         .filter_map(|c| c.as_str())
         .collect();
     for c in ["UA", "RU", "TR", "US"] {
-        assert!(countries.contains(c), "seed story lacks country {c}: {countries:?}");
+        assert!(
+            countries.contains(c),
+            "seed story lacks country {c}: {countries:?}"
+        );
     }
     let topics: HashSet<&str> = seed["topics"]
         .as_array()
@@ -90,22 +115,38 @@ async fn run_whole_pipeline_in_one_process() {
     for t in ["diplomacy", "conflict"] {
         assert!(topics.contains(t), "seed story lacks topic {t}: {topics:?}");
     }
-    let dups = seed["duplicates"].as_array().expect("duplicates listed with the story");
+    let dups = seed["duplicates"]
+        .as_array()
+        .expect("duplicates listed with the story");
     assert!(
-        dups.iter().any(|d| d["story_id"] == synd_id.as_str() || d["id"] == synd_id.as_str()
+        dups.iter().any(|d| d["story_id"] == synd_id.as_str()
+            || d["id"] == synd_id.as_str()
             || d["story"]["id"] == synd_id.as_str()),
         "syndicated copy not linked to the seed story: {dups:?}"
     );
 
     // Full-text search finds it.
-    let found = get_json(&format!("{api}/api/stories?q=Istanbul%20Zelensky&country=UA")).await.unwrap();
-    assert!(found["stories"].as_array().unwrap().iter().any(|s| s["id"] == seed_id.as_str()));
+    let found = get_json(&format!(
+        "{api}/api/stories?q=Istanbul%20Zelensky&country=UA"
+    ))
+    .await
+    .unwrap();
+    assert!(found["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == seed_id.as_str()));
 
     // Exactly one alert for the seed story, none for its copy, no delivery id twice.
     let received = hook.received();
-    let for_seed = received.iter().filter(|r| r.body["story_id"] == seed_id.as_str()).count();
+    let for_seed = received
+        .iter()
+        .filter(|r| r.body["story_id"] == seed_id.as_str())
+        .count();
     assert_eq!(for_seed, 1, "alerts for the seed story: {received:?}");
-    assert!(!received.iter().any(|r| r.body["story_id"] == synd_id.as_str()));
+    assert!(!received
+        .iter()
+        .any(|r| r.body["story_id"] == synd_id.as_str()));
     let ids: HashSet<_> = received.iter().map(|r| r.delivery_id.clone()).collect();
     assert_eq!(ids.len(), received.len(), "a delivery id was sent twice");
     let alerts_before = received.len();
@@ -118,30 +159,54 @@ async fn run_whole_pipeline_in_one_process() {
             "no metrics for stage {stage}"
         );
     }
-    assert!(metric_sum(&metrics, "wirewatch_stage_messages_processed_total", &["stage=\"store\"", "outcome=\"ok\""]) > 0.0);
-    assert!(metric_sum(&metrics, "wirewatch_dedup_verdicts_total", &["verdict=\"duplicate\""]) >= 1.0);
+    assert!(
+        metric_sum(
+            &metrics,
+            "wirewatch_stage_messages_processed_total",
+            &["stage=\"store\"", "outcome=\"ok\""]
+        ) > 0.0
+    );
+    assert!(
+        metric_sum(
+            &metrics,
+            "wirewatch_dedup_verdicts_total",
+            &["verdict=\"duplicate\""]
+        ) >= 1.0
+    );
 
     // Graceful shutdown: SIGINT drains and exits 0.
     let status = interrupt(&mut child, Duration::from_secs(30));
-    assert!(status.success(), "wirewatch run exited with {status}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        status.success(),
+        "wirewatch run exited with {status}; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     // Restart on the same data: the feeds are polled again, nothing is re-published,
     // nothing stored twice, no alert sent again.
     let hits_before: usize = feeds.hits.lock().unwrap().values().sum();
     let mut child = spawn(&["run"], &config, &[], &log);
-    wait_for("feeds polled after restart", Duration::from_secs(60), || {
-        let hits = feeds.hits.clone();
-        async move {
-            let h: usize = hits.lock().unwrap().values().sum();
-            (h >= hits_before + paths.len()).then_some(())
-        }
-    })
+    wait_for(
+        "feeds polled after restart",
+        Duration::from_secs(60),
+        || {
+            let hits = feeds.hits.clone();
+            async move {
+                let h: usize = hits.lock().unwrap().values().sum();
+                (h >= hits_before + paths.len()).then_some(())
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = get_json(&format!("{api}/api/stats")).await.unwrap();
     assert_eq!(after["stories"], stats["stories"]);
     assert_eq!(after["duplicates"], stats["duplicates"]);
-    assert_eq!(hook.received().len(), alerts_before, "alerts sent again after restart");
+    assert_eq!(
+        hook.received().len(),
+        alerts_before,
+        "alerts sent again after restart"
+    );
     let metrics = get_text(&format!("{api}/metrics")).await.unwrap();
     assert_eq!(
         metric_sum(&metrics, "wirewatch_fetcher_stories_published_total", &[]),

@@ -72,10 +72,21 @@ async fn five_services_over_kafka_survive_kill_9() {
     let feeds = FeedServer::start(scenario_feeds()).await;
     let hook = Webhook::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let paths = ["/seed.xml", "/syndicated.xml", "/guardian.rss", "/heise.atom", "/uol.rss"];
+    let paths = [
+        "/seed.xml",
+        "/syndicated.xml",
+        "/guardian.rss",
+        "/heise.atom",
+        "/uol.rss",
+    ];
     let feed_list: Vec<(&str, String)> = paths
         .iter()
-        .map(|p| (p.trim_start_matches('/').split('.').next().unwrap(), feeds.url(p)))
+        .map(|p| {
+            (
+                p.trim_start_matches('/').split('.').next().unwrap(),
+                feeds.url(p),
+            )
+        })
         .collect();
     let config = write_config(
         dir.path(),
@@ -100,9 +111,17 @@ async fn five_services_over_kafka_survive_kill_9() {
         .current_dir(root())
         .output()
         .unwrap();
-    assert!(out.status.success(), "topics create: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "topics create: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(listed.contains(&format!("{prefix}.stories.raw.v1")), "{listed}");
+    assert!(
+        listed.contains(&format!("{prefix}.stories.raw.v1")),
+        "{listed}"
+    );
 
     // A poison message waits on the raw topic before anything runs.
     let producer: FutureProducer = ClientConfig::new()
@@ -120,18 +139,27 @@ async fn five_services_over_kafka_survive_kill_9() {
         .map_err(|(e, _)| e)
         .unwrap();
 
-    let mut svc = Services { children: HashMap::new(), ports: HashMap::new() };
+    let mut svc = Services {
+        children: HashMap::new(),
+        ports: HashMap::new(),
+    };
     for stage in STAGES {
         svc.start(stage, &config, dir.path());
     }
-    let log = |stage: &str| std::fs::read_to_string(dir.path().join(format!("{stage}.log"))).unwrap_or_default();
+    let log = |stage: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{stage}.log"))).unwrap_or_default()
+    };
 
     // kill -9 the classifier as soon as it has processed something.
     let processed_at_kill = wait_for("classifier processing", Duration::from_secs(90), || {
         let url = svc.url("classifier", "/metrics");
         async move {
             let m = get_text(&url).await?;
-            let n = metric_sum(&m, "wirewatch_stage_messages_processed_total", &["stage=\"classifier\""]);
+            let n = metric_sum(
+                &m,
+                "wirewatch_stage_messages_processed_total",
+                &["stage=\"classifier\""],
+            );
             (n >= 1.0).then_some(n)
         }
     })
@@ -145,27 +173,45 @@ async fn five_services_over_kafka_survive_kill_9() {
 
     let n = all_ids.len() as u64;
     let stats_url = svc.url("store", "/api/stats");
-    let stats = wait_for("every story stored or linked", Duration::from_secs(120), || {
-        let url = stats_url.clone();
-        async move {
-            let s = get_json(&url).await?;
-            (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
-        }
-    })
+    let stats = wait_for(
+        "every story stored or linked",
+        Duration::from_secs(120),
+        || {
+            let url = stats_url.clone();
+            async move {
+                let s = get_json(&url).await?;
+                (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Nothing lost, nothing stored twice.
-    let list = get_json(&svc.url("store", "/api/stories?limit=500")).await.unwrap();
-    let listed: Vec<&str> = list["stories"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let list = get_json(&svc.url("store", "/api/stories?limit=500"))
+        .await
+        .unwrap();
+    let listed: Vec<&str> = list["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     let unique: HashSet<&&str> = listed.iter().collect();
     assert_eq!(unique.len(), listed.len(), "a story is listed twice");
     assert_eq!(listed.len() as u64, stats["stories"].as_u64().unwrap());
     assert!(listed.contains(&seed_id.as_str()));
     assert!(!listed.contains(&synd_id.as_str()));
 
-    let seed = get_json(&svc.url("store", &format!("/api/stories/{seed_id}"))).await.unwrap();
-    let countries: HashSet<&str> = seed["countries"].as_array().unwrap().iter().filter_map(|c| c.as_str()).collect();
+    let seed = get_json(&svc.url("store", &format!("/api/stories/{seed_id}")))
+        .await
+        .unwrap();
+    let countries: HashSet<&str> = seed["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
     for c in ["UA", "RU", "TR", "US"] {
         assert!(countries.contains(c), "seed lacks {c}: {countries:?}");
     }
@@ -173,8 +219,18 @@ async fn five_services_over_kafka_survive_kill_9() {
     // No alert sent twice; exactly one for the seed story.
     let received = hook.received();
     let ids: HashSet<_> = received.iter().map(|r| r.delivery_id.clone()).collect();
-    assert_eq!(ids.len(), received.len(), "an alert was delivered twice: {received:?}");
-    assert_eq!(received.iter().filter(|r| r.body["story_id"] == seed_id.as_str()).count(), 1);
+    assert_eq!(
+        ids.len(),
+        received.len(),
+        "an alert was delivered twice: {received:?}"
+    );
+    assert_eq!(
+        received
+            .iter()
+            .filter(|r| r.body["story_id"] == seed_id.as_str())
+            .count(),
+        1
+    );
 
     // The poison message reached the dead-letter topic (stored by the store) and dedup went on.
     let dl = wait_for("dead letter stored", Duration::from_secs(30), || {
@@ -195,18 +251,34 @@ async fn five_services_over_kafka_survive_kill_9() {
         ("alerter", "wirewatch_alerter_matches_total"),
         ("store", "wirewatch_store_writes_total"),
     ] {
-        let m = get_text(&svc.url(stage, "/metrics")).await.unwrap_or_default();
-        assert!(metric_sum(&m, metric, &[]) > 0.0, "{stage}: {metric} missing or zero\n{}", log(stage));
+        let m = get_text(&svc.url(stage, "/metrics"))
+            .await
+            .unwrap_or_default();
+        assert!(
+            metric_sum(&m, metric, &[]) > 0.0,
+            "{stage}: {metric} missing or zero\n{}",
+            log(stage)
+        );
         let ready = reqwest::get(svc.url(stage, "/readyz")).await.unwrap();
         assert!(ready.status().is_success(), "{stage} not ready");
     }
     let m = get_text(&svc.url("dedup", "/metrics")).await.unwrap();
-    assert!(metric_sum(&m, "wirewatch_stage_deadletters_total", &["stage=\"dedup\""]) >= 1.0);
+    assert!(
+        metric_sum(
+            &m,
+            "wirewatch_stage_deadletters_total",
+            &["stage=\"dedup\""]
+        ) >= 1.0
+    );
 
     // Graceful stop of every service: exit 0.
     for stage in ["fetcher", "dedup", "classifier", "alerter", "store"] {
         let mut c = svc.children.remove(stage).unwrap();
         let status = interrupt(&mut c, Duration::from_secs(30));
-        assert!(status.success(), "{stage} exited with {status}\n{}", log(stage));
+        assert!(
+            status.success(),
+            "{stage} exited with {status}\n{}",
+            log(stage)
+        );
     }
 }

@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn topic_names_carry_version_and_prefix() {
-        assert_eq!(Topic::StoriesRaw.name("wirewatch"), "wirewatch.stories.raw.v1");
+        assert_eq!(
+            Topic::StoriesRaw.name("wirewatch"),
+            "wirewatch.stories.raw.v1"
+        );
         assert_eq!(Topic::DeadLetter.name("t1"), "t1.deadletter.v1");
     }
 

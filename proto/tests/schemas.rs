@@ -31,16 +31,30 @@ fn committed_schemas_match_types() {
 /// The AsyncAPI document names every topic and every schema of the contract.
 #[test]
 fn asyncapi_covers_every_topic_and_schema() {
-    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("asyncapi.yaml"))
-        .expect("proto/asyncapi.yaml");
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("asyncapi.yaml"))
+            .expect("proto/asyncapi.yaml");
     for t in wirewatch_proto::Topic::ALL {
         let name = t.name(wirewatch_proto::DEFAULT_TOPIC_PREFIX);
-        assert!(doc.contains(&format!("address: {name}")), "asyncapi.yaml lacks topic {name}");
+        assert!(
+            doc.contains(&format!("address: {name}")),
+            "asyncapi.yaml lacks topic {name}"
+        );
     }
     for (name, _) in wirewatch_proto::schemas() {
-        assert!(doc.contains(&format!("schemas/v1/{name}.json")), "asyncapi.yaml lacks schema {name}");
+        assert!(
+            doc.contains(&format!("schemas/v1/{name}.json")),
+            "asyncapi.yaml lacks schema {name}"
+        );
     }
-    for h in ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "content-type"] {
+    for h in [
+        "ce_specversion",
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_time",
+        "content-type",
+    ] {
         assert!(doc.contains(h), "asyncapi.yaml lacks header {h}");
     }
 }

@@ -19,7 +19,10 @@ use axum::Router;
 
 /// The workspace root (tests run with the crate dir as cwd).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A file of the shared corpus, by path relative to `../shared/corpus/`.
@@ -39,7 +42,9 @@ pub fn seed_article() -> (String, String) {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// An RSS 2.0 feed with the given items: (guid, link, title, description).
@@ -73,7 +78,10 @@ pub fn scenario_feeds() -> HashMap<String, (Vec<u8>, String)> {
     let (title, body) = seed_article();
     let mut m = HashMap::new();
     let seed = rss("KKN Live", &[("kkn-istanbul-1", SEED_LINK, &title, &body)]);
-    m.insert("/seed.xml".into(), (seed.into_bytes(), "application/rss+xml".into()));
+    m.insert(
+        "/seed.xml".into(),
+        (seed.into_bytes(), "application/rss+xml".into()),
+    );
     let synd = rss(
         "Partner Wire",
         &[(
@@ -83,11 +91,26 @@ pub fn scenario_feeds() -> HashMap<String, (Vec<u8>, String)> {
             &body[..body.len().min(600)],
         )],
     );
-    m.insert("/syndicated.xml".into(), (synd.into_bytes(), "application/rss+xml".into()));
+    m.insert(
+        "/syndicated.xml".into(),
+        (synd.into_bytes(), "application/rss+xml".into()),
+    );
     for (path, rel, ct) in [
-        ("/guardian.rss", "feeds/rss-parser/test/input/guardian.rss", "application/rss+xml"),
-        ("/heise.atom", "feeds/rss-parser/test/input/heise.atom", "application/atom+xml"),
-        ("/uol.rss", "feeds/rss-parser/test/input/uolNoticias.rss", "application/rss+xml"),
+        (
+            "/guardian.rss",
+            "feeds/rss-parser/test/input/guardian.rss",
+            "application/rss+xml",
+        ),
+        (
+            "/heise.atom",
+            "feeds/rss-parser/test/input/heise.atom",
+            "application/atom+xml",
+        ),
+        (
+            "/uol.rss",
+            "feeds/rss-parser/test/input/uolNoticias.rss",
+            "application/rss+xml",
+        ),
     ] {
         let bytes = std::fs::read(corpus(rel)).unwrap_or_else(|e| panic!("corpus file {rel}: {e}"));
         m.insert(path.into(), (bytes, ct.into()));
@@ -101,12 +124,21 @@ pub struct FeedServer {
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-type FeedState = (Arc<HashMap<String, (Vec<u8>, String)>>, Arc<Mutex<HashMap<String, usize>>>);
+type FeedState = (
+    Arc<HashMap<String, (Vec<u8>, String)>>,
+    Arc<Mutex<HashMap<String, usize>>>,
+);
 
 async fn serve_feed(State((feeds, hits)): State<FeedState>, uri: Uri) -> impl IntoResponse {
-    *hits.lock().unwrap().entry(uri.path().to_string()).or_default() += 1;
+    *hits
+        .lock()
+        .unwrap()
+        .entry(uri.path().to_string())
+        .or_default() += 1;
     match feeds.get(uri.path()) {
-        Some((body, ct)) => (StatusCode::OK, [("content-type", ct.clone())], body.clone()).into_response(),
+        Some((body, ct)) => {
+            (StatusCode::OK, [("content-type", ct.clone())], body.clone()).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -158,7 +190,9 @@ async fn hook(
 impl Webhook {
     pub async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().route("/hook", post(hook)).with_state(received.clone());
+        let app = Router::new()
+            .route("/hook", post(hook))
+            .with_state(received.clone());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
@@ -245,7 +279,10 @@ pub fn spawn(args: &[&str], config: &Path, env: &[(&str, String)], log: &Path) -
 
 /// Send SIGINT and wait for the exit status.
 pub fn interrupt(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status();
     let start = Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -253,7 +290,10 @@ pub fn interrupt(child: &mut Child, within: Duration) -> std::process::ExitStatu
         }
         if start.elapsed() > within {
             let _ = child.kill();
-            panic!("process {} did not stop within {within:?} after SIGINT", child.id());
+            panic!(
+                "process {} did not stop within {within:?} after SIGINT",
+                child.id()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -318,7 +358,11 @@ pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
         .current_dir(root())
         .output()
         .unwrap();
-    assert!(out.status.success(), "inspect {url}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "inspect {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["stories"]
         .as_array()
@@ -327,4 +371,3 @@ pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect()
 }
-

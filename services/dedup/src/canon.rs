@@ -6,12 +6,53 @@ use url::Url;
 /// Query parameters that never change what a link points to (tracking, referral, session).
 /// Prefix entries end with `*`.
 const TRACKING: &[&str] = &[
-    "utm_*", "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
-    "yclid", "_ga", "_gl", "igshid", "ref", "ref_src", "ref_url", "referrer", "source",
-    "cmpid", "icid", "ito", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
-    "share", "smid", "sr_share", "at_medium", "at_campaign", "rss", "feed", "outputType",
-    "__twitter_impression", "s_cid", "ocid", "guccounter", "xtor", "hss_channel", "mkt_tok",
-    "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc", "wt.mc_id", "spm",
+    "utm_*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "yclid",
+    "_ga",
+    "_gl",
+    "igshid",
+    "ref",
+    "ref_src",
+    "ref_url",
+    "referrer",
+    "source",
+    "cmpid",
+    "icid",
+    "ito",
+    "ns_mchannel",
+    "ns_source",
+    "ns_campaign",
+    "ns_linkname",
+    "ns_fee",
+    "share",
+    "smid",
+    "sr_share",
+    "at_medium",
+    "at_campaign",
+    "rss",
+    "feed",
+    "outputType",
+    "__twitter_impression",
+    "s_cid",
+    "ocid",
+    "guccounter",
+    "xtor",
+    "hss_channel",
+    "mkt_tok",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "wt_mc",
+    "wt.mc_id",
+    "spm",
 ];
 
 fn is_tracking(name: &str, extra: &[String]) -> bool {
@@ -87,7 +128,10 @@ pub fn normalise_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let l = line.trim().to_lowercase();
-        if BOILERPLATE.iter().any(|b| l.starts_with(b) || l.contains("appeared first on")) {
+        if BOILERPLATE
+            .iter()
+            .any(|b| l.starts_with(b) || l.contains("appeared first on"))
+        {
             continue;
         }
         for ch in l.chars() {

@@ -38,11 +38,12 @@ impl DedupError {
     /// Whether retrying may help (busy or locked database).
     pub fn retryable(&self) -> bool {
         match self {
-            DedupError::State(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
-                || e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| c == "5" || c == "6"),
+            DedupError::State(e) => {
+                matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
+                    || e.as_database_error()
+                        .and_then(|d| d.code())
+                        .is_some_and(|c| c == "5" || c == "6")
+            }
             _ => false,
         }
     }

@@ -66,7 +66,12 @@ pub fn keys(story: &RawStory, cfg: &DedupConfig) -> Vec<Key> {
         hex::encode(&d.finalize()[..12])
     }
     let mut out = Vec::with_capacity(3);
-    if let Some(g) = story.guid.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+    if let Some(g) = story
+        .guid
+        .as_deref()
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
         out.push(Key {
             rule: DedupRule::Guid,
             key: format!("g:{}", h(&[&story.feed.id, g])),
@@ -214,7 +219,9 @@ mod tests {
             guid: guid.map(Into::into),
             link: Some(link.into()),
             title: title.into(),
-            summary: Some(format!("{title} — a long enough summary of what happened today.")),
+            summary: Some(format!(
+                "{title} — a long enough summary of what happened today."
+            )),
             content: None,
             authors: vec![],
             categories: vec![],
@@ -230,10 +237,22 @@ mod tests {
     fn exact_rules() {
         let cfg = DedupConfig::default();
         let mut ix = Index::new();
-        let a = story("a", "f1", Some("g1"), "https://x.com/s/1", "Talks collapse in Istanbul");
+        let a = story(
+            "a",
+            "f1",
+            Some("g1"),
+            "https://x.com/s/1",
+            "Talks collapse in Istanbul",
+        );
         assert!(matches!(ix.check(&a, &cfg).verdict, Verdict::Unique { .. }));
         // Same link with tracking parameters from another outlet.
-        let b = story("b", "f2", None, "http://www.x.com/s/1/?utm_source=rss", "Other title entirely here");
+        let b = story(
+            "b",
+            "f2",
+            None,
+            "http://www.x.com/s/1/?utm_source=rss",
+            "Other title entirely here",
+        );
         let v = ix.check(&b, &cfg).verdict;
         assert_eq!(
             v,
@@ -246,20 +265,46 @@ mod tests {
         );
         // Same GUID in the same feed under another id.
         let c = story("c", "f1", Some("g1"), "https://y.com/other", "Different");
-        assert!(matches!(ix.check(&c, &cfg).verdict, Verdict::Duplicate { rule: DedupRule::Guid, .. }));
+        assert!(matches!(
+            ix.check(&c, &cfg).verdict,
+            Verdict::Duplicate {
+                rule: DedupRule::Guid,
+                ..
+            }
+        ));
         // Same GUID in another feed is not a duplicate by GUID.
-        let d = story("d", "f3", Some("g1"), "https://z.com/d", "Unrelated story about sport results");
+        let d = story(
+            "d",
+            "f3",
+            Some("g1"),
+            "https://z.com/d",
+            "Unrelated story about sport results",
+        );
         assert!(matches!(ix.check(&d, &cfg).verdict, Verdict::Unique { .. }));
         // Same content, different link.
-        let e = story("e", "f4", None, "https://w.com/e", "Talks collapse in Istanbul");
-        assert!(matches!(ix.check(&e, &cfg).verdict, Verdict::Duplicate { rule: DedupRule::ContentHash, ref duplicate_of, .. } if duplicate_of == "a"));
+        let e = story(
+            "e",
+            "f4",
+            None,
+            "https://w.com/e",
+            "Talks collapse in Istanbul",
+        );
+        assert!(
+            matches!(ix.check(&e, &cfg).verdict, Verdict::Duplicate { rule: DedupRule::ContentHash, ref duplicate_of, .. } if duplicate_of == "a")
+        );
     }
 
     #[test]
     fn redelivery_gives_same_verdict() {
         let cfg = DedupConfig::default();
         let mut ix = Index::new();
-        let a = story("a", "f1", Some("g1"), "https://x.com/1", "A title long enough to hash");
+        let a = story(
+            "a",
+            "f1",
+            Some("g1"),
+            "https://x.com/1",
+            "A title long enough to hash",
+        );
         let first = ix.check(&a, &cfg);
         let again = ix.check(&a, &cfg);
         assert_eq!(first.verdict, again.verdict);

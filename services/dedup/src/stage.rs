@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use wirewatch_proto::v1::{DuplicateLink, RawStory, UniqueStory};
 use wirewatch_proto::stable_id;
+use wirewatch_proto::v1::{DuplicateLink, RawStory, UniqueStory};
 use wirewatch_runtime::bus::{Delivery, Record};
 use wirewatch_runtime::http::ReadyCheck;
 use wirewatch_runtime::stage::{decode, ProcessError, Processor};
@@ -152,7 +152,12 @@ impl Processor for DedupStage {
 /// `wirewatch dedup`: one verdict line per input line, using the same [`Index`] as the stage
 /// (in memory only). Bad lines give an error line naming the line number and do not stop
 /// the run.
-pub fn verdict_line(index: &mut Index, cfg: &DedupConfig, line_no: usize, line: &str) -> Result<serde_json::Value, DedupError> {
+pub fn verdict_line(
+    index: &mut Index,
+    cfg: &DedupConfig,
+    line_no: usize,
+    line: &str,
+) -> Result<serde_json::Value, DedupError> {
     let story = RawStory::from_json_lenient(line).map_err(|reason| DedupError::Input {
         line: line_no,
         reason,
@@ -181,9 +186,12 @@ mod tests {
     use wirewatch_proto::Topic;
 
     fn raw(id: &str, link: &str) -> RawStory {
-        RawStory::from_json_lenient(&serde_json::json!({
-            "id": id, "title": format!("Title of story {id} that is long enough"), "link": link,
-        }).to_string())
+        RawStory::from_json_lenient(
+            &serde_json::json!({
+                "id": id, "title": format!("Title of story {id} that is long enough"), "link": link,
+            })
+            .to_string(),
+        )
         .unwrap()
     }
 
@@ -205,11 +213,15 @@ mod tests {
         let a = raw("a", "https://x.com/1");
         let b = raw("b", "https://x.com/1?utm_source=feed");
         {
-            let mut st = DedupStage::open(DedupConfig::default(), dir.path()).await.unwrap();
+            let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+                .await
+                .unwrap();
             let out = st.process(&delivery(&a)).await.unwrap();
             assert_eq!(out[0].topic, Topic::StoriesUnique);
         }
-        let mut st = DedupStage::open(DedupConfig::default(), dir.path()).await.unwrap();
+        let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+            .await
+            .unwrap();
         // Redelivered original: unique again (idempotent), not a duplicate of itself.
         let out = st.process(&delivery(&a)).await.unwrap();
         assert_eq!(out[0].topic, Topic::StoriesUnique);
@@ -222,7 +234,9 @@ mod tests {
     #[tokio::test]
     async fn undecodable_is_poison() {
         let dir = tempfile::tempdir().unwrap();
-        let mut st = DedupStage::open(DedupConfig::default(), dir.path()).await.unwrap();
+        let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+            .await
+            .unwrap();
         let mut d = delivery(&raw("a", "https://x.com/1"));
         d.payload = b"{not json".to_vec();
         assert!(matches!(st.process(&d).await, Err(ProcessError::Poison(_))));
@@ -234,11 +248,20 @@ mod tests {
         let mut ix = Index::new();
         let v = verdict_line(&mut ix, &cfg, 1, r#"{"id":"1","title":"Peace talks collapse in Istanbul today","link":"https://a.com/x"}"#).unwrap();
         assert_eq!(v["verdict"], "unique");
-        let v = verdict_line(&mut ix, &cfg, 2, r#"{"id":"2","title":"Other","link":"https://a.com/x?fbclid=1"}"#).unwrap();
+        let v = verdict_line(
+            &mut ix,
+            &cfg,
+            2,
+            r#"{"id":"2","title":"Other","link":"https://a.com/x?fbclid=1"}"#,
+        )
+        .unwrap();
         assert_eq!(v["verdict"], "duplicate");
         assert_eq!(v["rule"], "canonical_url");
         assert_eq!(v["duplicate_of"], "1");
         let e = verdict_line(&mut ix, &cfg, 3, r#"{"title":"no id"}"#).unwrap_err();
-        assert!(e.to_string().contains("line 3") && e.to_string().contains("id"), "{e}");
+        assert!(
+            e.to_string().contains("line 3") && e.to_string().contains("id"),
+            "{e}"
+        );
     }
 }

@@ -84,7 +84,12 @@ impl State {
     }
 
     /// Persist one decision (idempotent: re-running it changes nothing).
-    pub async fn save(&self, story_id: &str, checked: &Checked, now: DateTime<Utc>) -> Result<(), DedupError> {
+    pub async fn save(
+        &self,
+        story_id: &str,
+        checked: &Checked,
+        now: DateTime<Utc>,
+    ) -> Result<(), DedupError> {
         let (owner, cluster) = match &checked.verdict {
             Verdict::Unique { cluster_id } => (story_id.to_string(), cluster_id.clone()),
             Verdict::Duplicate {
@@ -107,12 +112,14 @@ impl State {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("INSERT OR IGNORE INTO dedup_verdicts (story_id, verdict, seen_at) VALUES (?, ?, ?)")
-            .bind(story_id)
-            .bind(verdict)
-            .bind(now.timestamp())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO dedup_verdicts (story_id, verdict, seen_at) VALUES (?, ?, ?)",
+        )
+        .bind(story_id)
+        .bind(verdict)
+        .bind(now.timestamp())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -116,7 +116,8 @@ mod tests {
         let (_d, p) = write("[bus.kafka]\nbootstrap_server = \"x\"\n");
         let errs = load(Some(&p)).unwrap_err();
         assert!(
-            errs.iter().any(|e| e.starts_with("bus.kafka") && e.contains("bootstrap_server")),
+            errs.iter()
+                .any(|e| e.starts_with("bus.kafka") && e.contains("bootstrap_server")),
             "{errs:?}"
         );
     }
@@ -125,7 +126,10 @@ mod tests {
     fn wrong_types_name_the_key() {
         let (_d, p) = write("[http]\nlisten = 42\n");
         let errs = load(Some(&p)).unwrap_err();
-        assert!(errs.iter().any(|e| e.starts_with("http.listen")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with("http.listen")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -134,7 +138,10 @@ mod tests {
         let c = load(Some(&p)).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.bus.topic_prefix, "p");
-        assert_eq!(c.bus.channel_capacity, BusConfig::default().channel_capacity);
+        assert_eq!(
+            c.bus.channel_capacity,
+            BusConfig::default().channel_capacity
+        );
     }
 
     #[test]

@@ -91,9 +91,9 @@ async fn build(
             let dir = cfg.data_dir.clone();
             // Fail fast on a bad feeds file, before anything starts.
             wirewatch_fetcher::load_feeds(&fc.feeds_file)?;
-            Box::pin(async move {
-                Ok(wirewatch_fetcher::run(fc, &dir, publisher, opts, token).await?)
-            }) as std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+            Box::pin(
+                async move { Ok(wirewatch_fetcher::run(fc, &dir, publisher, opts, token).await?) },
+            ) as std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
         }
         Stage::Dedup => {
             let d = wirewatch_dedup::DedupStage::open(cfg.dedup.clone(), &cfg.data_dir).await?;
@@ -112,8 +112,12 @@ async fn build(
             )
         }
         Stage::Alerter => {
-            let a = wirewatch_alerter::Alerter::open(&cfg.alerter, &cfg.data_dir, &cfg.bus.topic_prefix)
-                .await?;
+            let a = wirewatch_alerter::Alerter::open(
+                &cfg.alerter,
+                &cfg.data_dir,
+                &cfg.bus.topic_prefix,
+            )
+            .await?;
             checks.push(a.ready_check());
             processor(a, sub()?, publisher, opts, token)
         }
@@ -121,7 +125,13 @@ async fn build(
             let s = wirewatch_store::Store::open(&cfg.store, &cfg.data_dir).await?;
             checks.push(s.ready_check());
             api = wirewatch_store::api_router(s.clone());
-            processor(wirewatch_store::StoreSink::new(s), sub()?, publisher, opts, token)
+            processor(
+                wirewatch_store::StoreSink::new(s),
+                sub()?,
+                publisher,
+                opts,
+                token,
+            )
         }
     };
     Ok(Built { checks, api, task })
@@ -151,7 +161,10 @@ async fn signal() {
 
 /// Start the built stages, wait for a signal or a failure, then stop them in pipeline order
 /// within the grace period.
-async fn supervise(cfg: &Config, built: Vec<(Stage, CancellationToken, Built)>) -> anyhow::Result<ExitCode> {
+async fn supervise(
+    cfg: &Config,
+    built: Vec<(Stage, CancellationToken, Built)>,
+) -> anyhow::Result<ExitCode> {
     let http_token = CancellationToken::new();
     let mut checks = Vec::new();
     let mut api = axum::Router::new();
@@ -161,7 +174,8 @@ async fn supervise(cfg: &Config, built: Vec<(Stage, CancellationToken, Built)>) 
         api = api.merge(b.api);
         tasks.push((stage, token, b.task));
     }
-    let (_addr, http) = wirewatch_runtime::http::serve(&cfg.http, checks, api, http_token.clone()).await?;
+    let (_addr, http) =
+        wirewatch_runtime::http::serve(&cfg.http, checks, api, http_token.clone()).await?;
     let (fail_tx, mut fail_rx) = mpsc::channel::<(Stage, String)>(8);
     let mut running = Vec::new();
     for (stage, token, task) in tasks {
@@ -173,7 +187,11 @@ async fn supervise(cfg: &Config, built: Vec<(Stage, CancellationToken, Built)>) 
             }
         });
         tracing::info!(stage = stage.name(), "stage started");
-        running.push(Running { stage, token, handle });
+        running.push(Running {
+            stage,
+            token,
+            handle,
+        });
     }
     drop(fail_tx);
     let failed = tokio::select! {
@@ -189,7 +207,10 @@ async fn supervise(cfg: &Config, built: Vec<(Stage, CancellationToken, Built)>) 
             Ok(_) => tracing::info!(stage = r.stage.name(), "stage drained"),
             Err(_) => {
                 timed_out = true;
-                tracing::error!(stage = r.stage.name(), "stage did not stop within the grace period");
+                tracing::error!(
+                    stage = r.stage.name(),
+                    "stage did not stop within the grace period"
+                );
             }
         }
     }

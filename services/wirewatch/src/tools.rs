@@ -47,7 +47,11 @@ pub async fn topics_create(cfg: &Config) -> anyhow::Result<ExitCode> {
         }
         println!("{name}: {outcome}");
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `wirewatch topics list`.
@@ -72,7 +76,9 @@ pub async fn inspect(cfg: &Config, source: &str, json: bool) -> anyhow::Result<E
         writeln!(
             out,
             "feed: {}",
-            feed.get("title").and_then(|t| t.as_str()).unwrap_or("(untitled)")
+            feed.get("title")
+                .and_then(|t| t.as_str())
+                .unwrap_or("(untitled)")
         )?;
         writeln!(out, "{} stories", ins.stories.len())?;
         for s in &ins.stories {
@@ -135,6 +141,7 @@ pub fn classify(cfg: &Config) -> anyhow::Result<ExitCode> {
 pub fn dedup(cfg: &Config) -> anyhow::Result<ExitCode> {
     let mut index = wirewatch_dedup::Index::new();
     each_line(|n, line| {
-        wirewatch_dedup::stage::verdict_line(&mut index, &cfg.dedup, n, line).map_err(|e| e.to_string())
+        wirewatch_dedup::stage::verdict_line(&mut index, &cfg.dedup, n, line)
+            .map_err(|e| e.to_string())
     })
 }

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -309,7 +311,13 @@ pub async fn create_topics(bus: &BusConfig) -> Result<Vec<(String, String)>, Bus
         .collect();
     let new: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|n| NewTopic::new(n, k.partitions, TopicReplication::Fixed(k.replication_factor)))
+        .map(|n| {
+            NewTopic::new(
+                n,
+                k.partitions,
+                TopicReplication::Fixed(k.replication_factor),
+            )
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
@@ -327,6 +335,9 @@ pub async fn create_topics(bus: &BusConfig) -> Result<Vec<(String, String)>, Bus
 }
 
 /// Build the publisher and, for consumers, the subscriber of one stage.
-pub fn shared_publisher(bus: &BusConfig, stage: &'static str) -> Result<Arc<KafkaPublisher>, BusError> {
+pub fn shared_publisher(
+    bus: &BusConfig,
+    stage: &'static str,
+) -> Result<Arc<KafkaPublisher>, BusError> {
     Ok(Arc::new(KafkaPublisher::new(bus, stage)?))
 }

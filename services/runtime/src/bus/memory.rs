@@ -178,7 +178,10 @@ mod tests {
         let p2 = p.clone();
         let second = tokio::spawn(async move { p2.publish(rec(Topic::StoriesRaw, "2")).await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(!second.is_finished(), "publisher must block while the channel is full");
+        assert!(
+            !second.is_finished(),
+            "publisher must block while the channel is full"
+        );
         let stop = CancellationToken::new();
         s.next(&stop).await.unwrap().unwrap();
         second.await.unwrap().unwrap();
