@@ -88,6 +88,20 @@ pub struct UniqueStory {
     pub deduped_at: DateTime<Utc>,
     /// Version of the dedup rules.
     pub dedup_version: String,
+    /// Why the story joined an existing cluster (absent when it starts its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_match: Option<ClusterMatch>,
+}
+
+/// Why a story joined another story's cluster (same event, different wording).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterMatch {
+    /// The story it matched.
+    pub story_id: String,
+    /// Rule that matched, e.g. `title_lead_similarity`.
+    pub rule: String,
+    /// Score in [0, 1].
+    pub score: f64,
 }
 
 /// Which dedup rule recognised a duplicate.
@@ -102,6 +116,22 @@ pub enum DedupRule {
     ContentHash,
     /// Near-duplicate text (similarity score).
     NearDuplicate,
+    /// An edited version of a story already published (same link or near-identical text,
+    /// changed content): an update, not a new story.
+    Update,
+}
+
+impl DedupRule {
+    /// The serde name (`guid`, `canonical_url`, …), for labels and columns.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DedupRule::Guid => "guid",
+            DedupRule::CanonicalUrl => "canonical_url",
+            DedupRule::ContentHash => "content_hash",
+            DedupRule::NearDuplicate => "near_duplicate",
+            DedupRule::Update => "update",
+        }
+    }
 }
 
 /// A duplicate story and the story it duplicates. Topic `stories.links.v1`.
@@ -138,6 +168,9 @@ pub struct TopicMatch {
     pub iptc: String,
     /// IPTC Media Topic code of its top-level ancestor.
     pub iptc_top: String,
+    /// The evidence that fired (terms, phrases), strongest first; may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 /// Kind of a named entity.
@@ -166,6 +199,9 @@ pub struct Entity {
     /// Surface forms that matched (e.g. "Kremlin", "Moscow").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matched: Vec<String>,
+    /// Salience in [0, 1]: mentions in the title and lead count more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salience: Option<f64>,
 }
 
 /// A unique story with its classification. Topic `stories.enriched.v1`.
@@ -188,6 +224,16 @@ pub struct EnrichedStory {
     /// Detected language (ISO 639-1), if confident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detected_language: Option<String>,
+    /// Confidence of the language detection in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_confidence: Option<f64>,
+    /// Regions derived from the countries (e.g. `europe`, `middle_east`, `eu`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Severity / urgency, 0 (routine) to 5 (critical), from topics, casualties and
+    /// escalation terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<u8>,
     /// When the classifier processed it.
     pub classified_at: DateTime<Utc>,
     /// Version of the classifier rules (taxonomy + entity lists).

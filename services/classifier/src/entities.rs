@@ -476,6 +476,7 @@ impl EntityList {
                 name: self.names[i].clone(),
                 mentions,
                 matched,
+                salience: None,
             })
             .collect()
     }

@@ -154,6 +154,9 @@ impl Classifier {
             countries,
             entities,
             detected_language,
+            language_confidence: None,
+            regions: Vec::new(),
+            severity: None,
             classified_at: Utc::now(),
             classifier_version: self.version.clone(),
         }

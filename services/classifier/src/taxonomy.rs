@@ -300,6 +300,7 @@ impl Taxonomy {
                     score: (score * 10_000.0).round() / 10_000.0,
                     iptc: t.iptc.clone(),
                     iptc_top: self.topics[t.top].iptc.clone(),
+                    evidence: Vec::new(),
                 }
             })
             .collect()

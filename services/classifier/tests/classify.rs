@@ -302,6 +302,7 @@ fn classify_json_minimal_and_errors() {
         cluster_id: "cluster-9".into(),
         deduped_at: Utc::now(),
         dedup_version: "d1".into(),
+        cluster_match: None,
     };
     let e = c
         .classify_json(&serde_json::to_string(&unique).unwrap())
@@ -483,6 +484,7 @@ async fn stage_emits_enriched_and_poisons_garbage() {
         cluster_id: "c7".into(),
         deduped_at: Utc::now(),
         dedup_version: "d1".into(),
+        cluster_match: None,
     };
     let out = stage
         .process(&delivery(serde_json::to_vec(&unique).unwrap()))

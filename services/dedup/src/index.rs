@@ -36,12 +36,7 @@ impl Verdict {
     pub fn rule_label(&self) -> &'static str {
         match self {
             Verdict::Unique { .. } => "none",
-            Verdict::Duplicate { rule, .. } => match rule {
-                DedupRule::Guid => "guid",
-                DedupRule::CanonicalUrl => "canonical_url",
-                DedupRule::ContentHash => "content_hash",
-                DedupRule::NearDuplicate => "near_duplicate",
-            },
+            Verdict::Duplicate { rule, .. } => rule.as_str(),
         }
     }
 }

@@ -47,7 +47,13 @@ pub fn get() -> &'static Metrics {
 pub fn touch() {
     let m = get();
     m.verdicts.with_label_values(&["dedup", "unique", "none"]);
-    for rule in ["guid", "canonical_url", "content_hash", "near_duplicate"] {
+    for rule in [
+        "guid",
+        "canonical_url",
+        "content_hash",
+        "near_duplicate",
+        "update",
+    ] {
         m.verdicts.with_label_values(&["dedup", "duplicate", rule]);
     }
     m.redeliveries.with_label_values(&["dedup"]);

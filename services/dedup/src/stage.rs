@@ -77,6 +77,7 @@ pub fn output(story: RawStory, verdict: &Verdict) -> Result<Record, ProcessError
                 cluster_id: cluster_id.clone(),
                 deduped_at: now,
                 dedup_version: DEDUP_VERSION.into(),
+                cluster_match: None,
             },
             "dedup",
         ),

@@ -151,12 +151,7 @@ impl StoryRow {
 
 /// The `rule` column value (the serde name).
 pub fn rule_name(r: DedupRule) -> &'static str {
-    match r {
-        DedupRule::Guid => "guid",
-        DedupRule::CanonicalUrl => "canonical_url",
-        DedupRule::ContentHash => "content_hash",
-        DedupRule::NearDuplicate => "near_duplicate",
-    }
+    r.as_str()
 }
 
 /// The `status` column value (the serde name).
