@@ -844,6 +844,7 @@ mod tests {
                     score: 0.9,
                     iptc: "medtop:1".into(),
                     iptc_top: "medtop:16000000".into(),
+                    evidence: vec![],
                 },
                 TopicMatch {
                     id: "conflict".into(),
@@ -851,6 +852,7 @@ mod tests {
                     score: 0.9,
                     iptc: "medtop:16000000".into(),
                     iptc_top: "medtop:16000000".into(),
+                    evidence: vec![],
                 },
             ],
             countries: vec!["RU".into(), "UA".into(), "TR".into()],
@@ -861,6 +863,7 @@ mod tests {
                     name: "Russia".into(),
                     mentions: 2,
                     matched: vec![],
+                    salience: None,
                 },
                 Entity {
                     kind: EntityKind::Organisation,
@@ -868,6 +871,7 @@ mod tests {
                     name: "Kremlin".into(),
                     mentions: 1,
                     matched: vec![],
+                    salience: None,
                 },
                 Entity {
                     kind: EntityKind::Person,
@@ -875,9 +879,13 @@ mod tests {
                     name: "Vladimir Putin".into(),
                     mentions: 1,
                     matched: vec![],
+                    salience: None,
                 },
             ],
             detected_language: Some("en".into()),
+            language_confidence: None,
+            regions: vec![],
+            severity: None,
             classified_at: Utc::now(),
             classifier_version: "t".into(),
         }

@@ -50,6 +50,7 @@ fn topic(id: &str) -> TopicMatch {
         score: 0.8,
         iptc: "medtop:11000000".into(),
         iptc_top: "medtop:11000000".into(),
+        evidence: vec![],
     }
 }
 
@@ -67,6 +68,9 @@ fn story(
         countries: countries.iter().map(|c| c.to_string()).collect(),
         entities: vec![],
         detected_language: Some("en".into()),
+        language_confidence: None,
+        regions: vec![],
+        severity: None,
         classified_at: t0(),
         classifier_version: "test".into(),
     }
