@@ -329,6 +329,7 @@ mod tests {
                     score: 0.4,
                     iptc: String::new(),
                     iptc_top: String::new(),
+                    evidence: vec![],
                 },
                 TopicMatch {
                     id: "diplomacy".into(),
@@ -336,6 +337,7 @@ mod tests {
                     score: 0.9,
                     iptc: String::new(),
                     iptc_top: String::new(),
+                    evidence: vec![],
                 },
             ],
             countries: vec!["tr".into(), "UA".into()],
@@ -345,8 +347,12 @@ mod tests {
                 name: "Russia".into(),
                 mentions: 1,
                 matched: vec![],
+                salience: None,
             }],
             detected_language: None,
+            language_confidence: None,
+            regions: vec![],
+            severity: None,
             classified_at: t,
             classifier_version: "0".into(),
         }
