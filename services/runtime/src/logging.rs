@@ -9,7 +9,9 @@ pub fn init(cfg: &LogConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never in files or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests) is harmless: ignore the error.
     let _ = match cfg.format {
         LogFormat::Text => builder.try_init(),
