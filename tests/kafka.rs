@@ -173,7 +173,21 @@ async fn five_services_over_kafka_survive_kill_9() {
 
     let n = all_ids.len() as u64;
     let stats_url = svc.url("store", "/api/stats");
-    let stats = wait_for(
+    let tails = || {
+        STAGES
+            .iter()
+            .map(|s| {
+                let l = log(s);
+                let tail: Vec<&str> = l.lines().rev().take(15).collect();
+                format!(
+                    "--- {s}.log (last lines, newest first)\n{}",
+                    tail.join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let stats = wait_for_or(
         "every story stored or linked",
         Duration::from_secs(120),
         || {
@@ -183,6 +197,7 @@ async fn five_services_over_kafka_survive_kill_9() {
                 (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
             }
         },
+        tails,
     )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -314,7 +314,21 @@ pub async fn get_text(url: &str) -> Option<String> {
 }
 
 /// Poll `f` until it returns `Some`, or panic with `what` after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_for_or(what, timeout, f, String::new).await
+}
+
+/// [`wait_for`], adding `diagnose()` (e.g. the services' logs) to the panic message.
+pub async fn wait_for_or<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut f: F,
+    diagnose: impl Fn() -> String,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -325,7 +339,10 @@ where
             return v;
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                diagnose()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

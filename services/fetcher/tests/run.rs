@@ -145,6 +145,7 @@ fn opts() -> LoopOptions {
     LoopOptions {
         retry_initial: Duration::from_millis(10),
         retry_max: Duration::from_millis(100),
+        max_in_flight: 16,
     }
 }
 

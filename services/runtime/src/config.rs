@@ -84,6 +84,9 @@ pub struct BusConfig {
     pub retry_initial_ms: u64,
     /// Ceiling of the retry delay.
     pub retry_max_ms: u64,
+    /// Messages a stage may have processed whose outputs are still being delivered. Acks stay
+    /// in order; a larger window hides the broker's round trip (one at a time is ~7 ms each).
+    pub max_in_flight: usize,
     /// Kafka settings (used by `wirewatch serve` and `wirewatch topics`).
     pub kafka: KafkaConfig,
 }
@@ -95,6 +98,7 @@ impl Default for BusConfig {
             channel_capacity: 1024,
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
+            max_in_flight: 256,
             kafka: KafkaConfig::default(),
         }
     }
@@ -118,6 +122,10 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor for `wirewatch topics create`.
     pub replication_factor: i32,
+    /// How often librdkafka reports statistics (`statistics.interval.ms`), from which
+    /// consumer lag per partition (`wirewatch_bus_consumer_lag_messages`) is updated; 0 turns
+    /// the statistics off.
+    pub statistics_interval_ms: u64,
     /// Any librdkafka option, passed through to producers and consumers
     /// (e.g. `"security.protocol" = "SASL_SSL"`). Wins over the settings above.
     pub librdkafka: BTreeMap<String, String>,
@@ -133,6 +141,7 @@ impl Default for KafkaConfig {
             delivery_timeout_ms: 30_000,
             partitions: 3,
             replication_factor: 1,
+            statistics_interval_ms: 5_000,
             librdkafka: BTreeMap::new(),
         }
     }

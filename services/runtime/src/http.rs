@@ -80,6 +80,7 @@ pub async fn serve(
     extra: Router,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
+    crate::metrics::register_process_metrics();
     let checks: Checks = Arc::new(checks);
     let app = Router::new()
         .route("/metrics", get(|| async { crate::metrics::render() }))

@@ -1,13 +1,19 @@
 //! The run-loop shared by transforms (dedup, classifier) and sinks (alerter, store).
 //!
-//! For each message: [`Processor::process`] it, publish every output and wait for delivery,
-//! then acknowledge it (Kafka: store its offset). So an offset is never committed before the
-//! message's outputs exist: at-least-once. A message the processor calls poison is published
+//! For each message: [`Processor::process`] it, publish every output, and acknowledge it
+//! (Kafka: store its offset) once every output was delivered. So an offset is never committed
+//! before the message's outputs exist: at-least-once. Messages are processed one at a time, in
+//! order; their deliveries overlap, up to `max_in_flight` messages, and acknowledgements
+//! follow the input order (a `FuturesOrdered`), so a crash never skips an undelivered message. A message the processor calls poison is published
 //! to the dead-letter topic with the reason, acknowledged, and the stage moves on. A retryable
 //! failure is retried with backoff until it succeeds or shutdown (then the message is not
 //! acknowledged and will be redelivered). A fatal error stops the stage.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesOrdered, StreamExt};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -56,6 +62,8 @@ pub struct LoopOptions {
     pub retry_initial: Duration,
     /// Retry delay ceiling.
     pub retry_max: Duration,
+    /// Messages whose outputs may be in delivery at once (at least 1).
+    pub max_in_flight: usize,
 }
 
 impl LoopOptions {
@@ -64,6 +72,7 @@ impl LoopOptions {
         Self {
             retry_initial: Duration::from_millis(cfg.retry_initial_ms),
             retry_max: Duration::from_millis(cfg.retry_max_ms),
+            max_in_flight: cfg.max_in_flight.max(1),
         }
     }
 }
@@ -147,6 +156,39 @@ fn dead_letter(stage: &'static str, msg: &Delivery, reason: &str) -> DeadLetter 
     }
 }
 
+/// How a message ended, once its deliveries finished.
+enum Outcome {
+    /// Outputs delivered.
+    Ok,
+    /// Sent to the dead-letter topic.
+    DeadLetter,
+    /// Shutdown interrupted its delivery: not acknowledged, redelivered after restart.
+    Interrupted,
+}
+
+type Pending = Pin<Box<dyn Future<Output = Result<(Delivery, Outcome, Instant), BusError>> + Send>>;
+
+/// Deliver `records` for `msg` (in order), then report how it ended.
+fn deliver(
+    msg: Delivery,
+    records: Vec<Record>,
+    outcome: Outcome,
+    started: Instant,
+    publisher: SharedPublisher,
+    opts: LoopOptions,
+    shutdown: CancellationToken,
+    stage: &'static str,
+) -> Pending {
+    Box::pin(async move {
+        for rec in records {
+            if !publish_with_retry(&publisher, rec, &opts, &shutdown, stage).await? {
+                return Ok((msg, Outcome::Interrupted, started));
+            }
+        }
+        Ok((msg, outcome, started))
+    })
+}
+
 /// Run `processor` over `subscriber` until `shutdown`; commits on the way out.
 pub async fn run_processor<P: Processor>(
     mut processor: P,
@@ -160,10 +202,53 @@ pub async fn run_processor<P: Processor>(
     let sm = metrics::stage();
     sm.up.with_label_values(&[stage]).set(1);
     let bus_err = |source| StageError::Bus { stage, source };
+    let max_in_flight = opts.max_in_flight.max(1);
+    let mut in_flight: FuturesOrdered<Pending> = FuturesOrdered::new();
+    // Acknowledge a finished message; `false` once an interrupted one means no later message
+    // may be acknowledged either.
+    let finish = |done: Result<(Delivery, Outcome, Instant), BusError>,
+                  subscriber: &mut Box<dyn Subscriber>|
+     -> Result<bool, StageError> {
+        let (msg, outcome, started) = done.map_err(bus_err)?;
+        let label = match outcome {
+            Outcome::Interrupted => return Ok(false),
+            Outcome::Ok => "ok",
+            Outcome::DeadLetter => {
+                sm.deadletters.with_label_values(&[stage]).inc();
+                "deadletter"
+            }
+        };
+        subscriber.ack(&msg).map_err(bus_err)?;
+        sm.processed.with_label_values(&[stage, label]).inc();
+        sm.process_seconds
+            .with_label_values(&[stage])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(true)
+    };
     let result = async {
         let mut consume_backoff = Backoff::new(opts.retry_initial, opts.retry_max);
         'messages: loop {
-            let msg = match subscriber.next(&shutdown).await {
+            while in_flight.len() >= max_in_flight {
+                match in_flight.next().await {
+                    Some(done) => {
+                        if !finish(done, &mut subscriber)? {
+                            break 'messages;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            let next = tokio::select! {
+                biased;
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    if !finish(done, &mut subscriber)? {
+                        break 'messages;
+                    }
+                    continue 'messages;
+                }
+                n = subscriber.next(&shutdown) => n,
+            };
+            let msg = match next {
                 Ok(Some(m)) => {
                     consume_backoff.reset();
                     m
@@ -179,25 +264,15 @@ pub async fn run_processor<P: Processor>(
                 }
                 Err(e) => return Err(bus_err(e)),
             };
-            let start = Instant::now();
+            let started = Instant::now();
             let mut backoff = Backoff::new(opts.retry_initial, opts.retry_max);
-            let outputs = loop {
+            let (records, outcome) = loop {
                 match processor.process(&msg).await {
-                    Ok(out) => break out,
+                    Ok(out) => break (out, Outcome::Ok),
                     Err(ProcessError::Poison(reason)) => {
                         tracing::warn!(stage, position = %msg.position(), %reason, "poison message to dead-letter topic");
                         let dl = dead_letter(stage, &msg, &reason);
-                        let rec = Record::event(&dl, stage).map_err(bus_err)?;
-                        if !publish_with_retry(&publisher, rec, &opts, &shutdown, stage)
-                            .await
-                            .map_err(bus_err)?
-                        {
-                            break 'messages;
-                        }
-                        sm.deadletters.with_label_values(&[stage]).inc();
-                        sm.processed.with_label_values(&[stage, "deadletter"]).inc();
-                        subscriber.ack(&msg).map_err(bus_err)?;
-                        continue 'messages;
+                        break (vec![Record::event(&dl, stage).map_err(bus_err)?], Outcome::DeadLetter);
                     }
                     Err(ProcessError::Retryable(reason)) => {
                         sm.retries.with_label_values(&[stage]).inc();
@@ -214,19 +289,22 @@ pub async fn run_processor<P: Processor>(
                     }
                 }
             };
-            for rec in outputs {
-                if !publish_with_retry(&publisher, rec, &opts, &shutdown, stage)
-                    .await
-                    .map_err(bus_err)?
-                {
-                    break 'messages;
-                }
+            in_flight.push_back(deliver(
+                msg,
+                records,
+                outcome,
+                started,
+                publisher.clone(),
+                opts.clone(),
+                shutdown.clone(),
+                stage,
+            ));
+        }
+        // Drain: finish the deliveries already started, acknowledging in order.
+        while let Some(done) = in_flight.next().await {
+            if !finish(done, &mut subscriber)? {
+                break;
             }
-            subscriber.ack(&msg).map_err(bus_err)?;
-            sm.processed.with_label_values(&[stage, "ok"]).inc();
-            sm.process_seconds
-                .with_label_values(&[stage])
-                .observe(start.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -291,6 +369,7 @@ mod tests {
         let opts = LoopOptions {
             retry_initial: Duration::from_millis(1),
             retry_max: Duration::from_millis(2),
+            max_in_flight: 2,
         };
         run_processor(Upper, Box::new(input), p, opts, stop.clone())
             .await

@@ -21,9 +21,15 @@ use wirewatch_runtime::stage::{run_processor, LoopOptions};
 use wirewatch_runtime::CancellationToken;
 
 fn corpus_stories(n: usize) -> Vec<RawStory> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/news/bbc-2225/bbc_news_2225.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/news/bbc-2225/bbc_news_2225.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("../shared/corpus beside the checkout");
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (0..n)
         .map(|i| {
             let r = &rows[i % rows.len()];
@@ -31,7 +37,11 @@ fn corpus_stories(n: usize) -> Vec<RawStory> {
             let id = format!("{}#{round}", r["id"].as_str().unwrap());
             RawStory {
                 id: wirewatch_proto::stable_id(&["bench", &id]),
-                feed: FeedRef { id: format!("feed-{}", i % 50), url: format!("http://bench/{}", i % 50), title: None },
+                feed: FeedRef {
+                    id: format!("feed-{}", i % 50),
+                    url: format!("http://bench/{}", i % 50),
+                    title: None,
+                },
                 guid: Some(id.clone()),
                 link: Some(format!("https://bench.example/{id}")),
                 // Copies of the corpus beyond the first round differ by a suffix, so they are new
@@ -55,27 +65,60 @@ async fn in_process(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
     let bus = MemoryBus::new("bench", 1024);
-    let opts = LoopOptions { retry_initial: Duration::from_millis(50), retry_max: Duration::from_secs(1) };
+    let opts = LoopOptions {
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_secs(1),
+        max_in_flight: 256,
+    };
     let dedup_sub = bus.subscribe(&[Topic::StoriesRaw]);
     let class_sub = bus.subscribe(&[Topic::StoriesUnique]);
     let alert_sub = bus.subscribe(&[Topic::StoriesEnriched]);
     let store_sub = bus.subscribe(&wirewatch_store::STORE_TOPICS);
     let pubr = |s: &'static str| -> SharedPublisher { Arc::new(bus.publisher(s)) };
 
-    let dedup = wirewatch_dedup::DedupStage::open(Default::default(), dir.path()).await.unwrap();
+    let dedup = wirewatch_dedup::DedupStage::open(Default::default(), dir.path())
+        .await
+        .unwrap();
     let ccfg = wirewatch_classifier::ClassifierConfig::with_config_dir(format!("{root}config"));
-    let classifier = wirewatch_classifier::ClassifierStage::new(wirewatch_classifier::Classifier::load(&ccfg).unwrap());
+    let classifier = wirewatch_classifier::ClassifierStage::new(
+        wirewatch_classifier::Classifier::load(&ccfg).unwrap(),
+    );
     let subs = dir.path().join("subs.toml");
     std::fs::write(&subs, format!("[[subscription]]\nid = \"b\"\nquery = \"topic:economy AND country:US\"\nfile = \"{}\"\n", dir.path().join("a.jsonl").display())).unwrap();
-    let acfg = wirewatch_alerter::AlerterConfig { subscriptions_file: subs, ..Default::default() };
-    let alerter = wirewatch_alerter::Alerter::open(&acfg, dir.path(), "bench").await.unwrap();
-    let store = wirewatch_store::Store::open(&Default::default(), dir.path()).await.unwrap();
+    let acfg = wirewatch_alerter::AlerterConfig {
+        subscriptions_file: subs,
+        ..Default::default()
+    };
+    let alerter = wirewatch_alerter::Alerter::open(&acfg, dir.path(), "bench")
+        .await
+        .unwrap();
+    let store = wirewatch_store::Store::open(&Default::default(), dir.path())
+        .await
+        .unwrap();
 
     let stop = CancellationToken::new();
     let mut tasks = vec![
-        tokio::spawn(run_processor(dedup, Box::new(dedup_sub), pubr("dedup"), opts.clone(), stop.clone())),
-        tokio::spawn(run_processor(classifier, Box::new(class_sub), pubr("classifier"), opts.clone(), stop.clone())),
-        tokio::spawn(run_processor(alerter, Box::new(alert_sub), pubr("alerter"), opts.clone(), stop.clone())),
+        tokio::spawn(run_processor(
+            dedup,
+            Box::new(dedup_sub),
+            pubr("dedup"),
+            opts.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(run_processor(
+            classifier,
+            Box::new(class_sub),
+            pubr("classifier"),
+            opts.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(run_processor(
+            alerter,
+            Box::new(alert_sub),
+            pubr("alerter"),
+            opts.clone(),
+            stop.clone(),
+        )),
     ];
     tasks.push(tokio::spawn(run_processor(
         wirewatch_store::StoreSink::new(store.clone()),
@@ -90,7 +133,10 @@ async fn in_process(n: usize) {
     let start = Instant::now();
     let feeder = tokio::spawn(async move {
         for s in &stories {
-            source.publish(Record::event(s, "bench").unwrap()).await.unwrap();
+            source
+                .publish(Record::event(s, "bench").unwrap())
+                .await
+                .unwrap();
         }
     });
     loop {
@@ -114,12 +160,21 @@ async fn in_process(n: usize) {
 }
 
 async fn kafka(bootstrap: &str, n: usize) {
-    let mut cfg = BusConfig { topic_prefix: format!("bench{}", std::process::id()), ..Default::default() };
+    let mut cfg = BusConfig {
+        topic_prefix: format!("bench{}", std::process::id()),
+        ..Default::default()
+    };
     cfg.kafka.bootstrap_servers = bootstrap.to_string();
     cfg.kafka.partitions = 3;
-    wirewatch_runtime::bus::kafka::create_topics(&cfg).await.unwrap();
-    let p: SharedPublisher = Arc::new(wirewatch_runtime::bus::kafka::KafkaPublisher::new(&cfg, "bench").unwrap());
-    let recs: Vec<Record> = corpus_stories(n).iter().map(|s| Record::event(s, "bench").unwrap()).collect();
+    wirewatch_runtime::bus::kafka::create_topics(&cfg)
+        .await
+        .unwrap();
+    let p: SharedPublisher =
+        Arc::new(wirewatch_runtime::bus::kafka::KafkaPublisher::new(&cfg, "bench").unwrap());
+    let recs: Vec<Record> = corpus_stories(n)
+        .iter()
+        .map(|s| Record::event(s, "bench").unwrap())
+        .collect();
     let seq_n = n.min(2000);
     let start = Instant::now();
     for r in recs.iter().take(seq_n) {
@@ -141,8 +196,14 @@ async fn kafka(bootstrap: &str, n: usize) {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_STORIES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let n: usize = std::env::var("BENCH_STORIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         in_process(n).await;
         match std::env::var("WIREWATCH_TEST_KAFKA") {

@@ -6,9 +6,14 @@
 //! committed (whole consumer state) every `commit_interval_ms`, before partitions are revoked,
 //! and on shutdown. A crash therefore redelivers at most the messages since the last commit:
 //! at-least-once, made harmless by idempotent sinks.
+//!
+//! Metrics: consumers enable librdkafka statistics (`bus.kafka.statistics_interval_ms`) and
+//! [`StageContext`] turns each report into `wirewatch_bus_consumer_lag_messages` per assigned
+//! partition; the producer counts publishes awaiting acknowledgement in
+//! `wirewatch_bus_produce_in_flight_messages`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,6 +26,7 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +72,7 @@ impl KafkaPublisher {
         let producer: FutureProducer = c
             .create()
             .map_err(|e| BusError::Config(format!("producer: {e}")))?;
+        metrics::bus().produce_in_flight.with_label_values(&[stage]);
         Ok(Self {
             producer,
             prefix: bus.topic_prefix.clone(),
@@ -91,7 +98,12 @@ impl Publisher for KafkaPublisher {
             .payload(&record.payload)
             .headers(headers);
         let start = Instant::now();
+        let in_flight = metrics::bus()
+            .produce_in_flight
+            .with_label_values(&[self.stage]);
+        in_flight.inc();
         let res = self.producer.send(fr, self.timeout).await;
+        in_flight.dec();
         metrics::bus()
             .publish_seconds
             .with_label_values(&[self.stage])
@@ -138,21 +150,130 @@ impl ClientContext for CommitOnRevoke {}
 
 impl ConsumerContext for CommitOnRevoke {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            if tpl.count() > 0 {
-                match consumer.commit_consumer_state(CommitMode::Sync) {
-                    Ok(()) => tracing::info!(partitions = tpl.count(), "committed on revoke"),
-                    Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                    Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
-                }
+        commit_on_revoke(consumer, rebalance);
+    }
+}
+
+fn commit_on_revoke<C: ConsumerContext>(consumer: &BaseConsumer<C>, rebalance: &Rebalance<'_>) {
+    if let Rebalance::Revoke(tpl) = rebalance {
+        if tpl.count() > 0 {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!(partitions = tpl.count(), "committed on revoke"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
             }
         }
     }
 }
 
+/// The context of a stage's consumer: commits on revoke (as [`CommitOnRevoke`]) and turns
+/// librdkafka statistics into `wirewatch_bus_consumer_lag_messages{stage,topic,partition}`.
+pub struct StageContext {
+    stage: &'static str,
+    prefix: String,
+    /// Series currently exported, so partitions no longer assigned are removed.
+    exported: Mutex<BTreeSet<(Topic, i32)>>,
+}
+
+impl StageContext {
+    /// A context for `stage` whose topics carry `prefix`.
+    pub fn new(stage: &'static str, prefix: &str) -> Self {
+        Self {
+            stage,
+            prefix: prefix.to_string(),
+            exported: Mutex::default(),
+        }
+    }
+
+    /// Apply one statistics report: set the lag of every partition assigned to this member,
+    /// remove the series of partitions that are not (any more).
+    pub fn record_lag(&self, stats: &Statistics) {
+        let lags = assigned_lags(stats, &self.prefix);
+        let gauge = &metrics::bus().consumer_lag;
+        let mut exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in exported.iter().filter(|k| !lags.contains_key(k)) {
+            let _ = gauge.remove_label_values(&[self.stage, gone.0.suffix(), &gone.1.to_string()]);
+        }
+        for (&(topic, partition), &lag) in &lags {
+            gauge
+                .with_label_values(&[self.stage, topic.suffix(), &partition.to_string()])
+                .set(lag);
+        }
+        *exported = lags.into_keys().collect();
+    }
+}
+
+/// Lag per (topic, partition) of the partitions this member consumes, from one report.
+/// librdkafka lists every partition of the subscribed topics; only those it fetches
+/// (`fetch_state` not `none`/`stopped`) count, and the internal partition -1 and topics
+/// outside the contract are skipped. See [`partition_lag`] for the value.
+pub fn assigned_lags(stats: &Statistics, prefix: &str) -> BTreeMap<(Topic, i32), i64> {
+    let mut out = BTreeMap::new();
+    for (name, t) in &stats.topics {
+        let Some(topic) = Topic::ALL.iter().copied().find(|x| &x.name(prefix) == name) else {
+            continue;
+        };
+        for p in t.partitions.values() {
+            tracing::trace!(
+                topic = %name,
+                partition = p.partition,
+                fetch_state = %p.fetch_state,
+                consumer_lag = p.consumer_lag,
+                hi_offset = p.hi_offset,
+                ls_offset = p.ls_offset,
+                committed_offset = p.committed_offset,
+                app_offset = p.app_offset,
+                "kafka partition statistics"
+            );
+            let fetching = !matches!(p.fetch_state.as_str(), "none" | "stopped" | "");
+            if p.partition < 0 || !fetching {
+                continue;
+            }
+            if let Some(lag) = partition_lag(p) {
+                out.insert((topic, p.partition), lag);
+            }
+        }
+    }
+    out
+}
+
+/// The lag of one partition: librdkafka's `consumer_lag` when it has one; otherwise the end
+/// of the partition (last stable offset, or the high watermark when the broker reports no
+/// stable offset) minus the group's committed offset, or minus the consumer's position
+/// before anything was committed. Never negative (some brokers report a high watermark one
+/// below the next offset); `None` while neither end nor position is known.
+pub fn partition_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    if p.consumer_lag >= 0 {
+        return Some(p.consumer_lag);
+    }
+    let end = if p.ls_offset >= 0 {
+        p.ls_offset
+    } else {
+        p.hi_offset
+    };
+    let position = if p.committed_offset >= 0 {
+        p.committed_offset
+    } else {
+        p.app_offset
+    };
+    (end >= 0 && position >= 0).then(|| (end - position).max(0))
+}
+
+impl ClientContext for StageContext {
+    fn stats(&self, statistics: Statistics) {
+        self.record_lag(&statistics);
+    }
+}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        commit_on_revoke(consumer, rebalance);
+    }
+}
+
 /// A consumer-group member.
 pub struct KafkaSubscriber {
-    consumer: StreamConsumer<CommitOnRevoke>,
+    consumer: StreamConsumer<StageContext>,
     prefix: String,
     topics: Vec<Topic>,
     stage: &'static str,
@@ -180,10 +301,14 @@ impl KafkaSubscriber {
             .set(
                 "heartbeat.interval.ms",
                 (k.session_timeout_ms / 3).max(100).to_string(),
+            )
+            .set(
+                "statistics.interval.ms",
+                k.statistics_interval_ms.to_string(),
             );
         apply_passthrough(&mut c, &k.librdkafka);
-        let consumer: StreamConsumer<CommitOnRevoke> = c
-            .create_with_context(CommitOnRevoke)
+        let consumer: StreamConsumer<StageContext> = c
+            .create_with_context(StageContext::new(stage, &bus.topic_prefix))
             .map_err(|e| BusError::Config(format!("consumer: {e}")))?;
         let names: Vec<String> = topics.iter().map(|t| t.name(&bus.topic_prefix)).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -340,4 +465,101 @@ pub fn shared_publisher(
     stage: &'static str,
 ) -> Result<Arc<KafkaPublisher>, BusError> {
     Ok(Arc::new(KafkaPublisher::new(bus, stage)?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rdkafka::statistics::{Partition, Topic as TopicStats};
+
+    fn stats(parts: &[(&str, i32, &str, i64)]) -> Statistics {
+        let mut s = Statistics::default();
+        for &(topic, partition, state, lag) in parts {
+            let t = s
+                .topics
+                .entry(topic.to_string())
+                .or_insert_with(|| TopicStats {
+                    topic: topic.to_string(),
+                    ..TopicStats::default()
+                });
+            t.partitions.insert(
+                partition,
+                Partition {
+                    partition,
+                    fetch_state: state.to_string(),
+                    consumer_lag: lag,
+                    // librdkafka's "unknown" offset.
+                    ls_offset: -1001,
+                    hi_offset: -1001,
+                    committed_offset: -1001,
+                    app_offset: -1001,
+                    ..Partition::default()
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn lag_only_for_fetched_partitions_of_contract_topics() {
+        let s = stats(&[
+            ("p.stories.raw.v1", 0, "active", 7),
+            ("p.stories.raw.v1", 1, "none", 3), // not assigned to this member
+            ("p.stories.raw.v1", 2, "active", -1), // lag not known yet
+            ("p.stories.raw.v1", -1, "active", 5), // librdkafka's internal partition
+            ("other.topic", 0, "active", 9),
+        ]);
+        let lags = assigned_lags(&s, "p");
+        assert_eq!(
+            lags.into_iter().collect::<Vec<_>>(),
+            vec![((Topic::StoriesRaw, 0), 7)]
+        );
+    }
+
+    #[test]
+    fn lag_without_librdkafka_lag_comes_from_offsets() {
+        let p = |lag, ls, hi, committed, app| Partition {
+            consumer_lag: lag,
+            ls_offset: ls,
+            hi_offset: hi,
+            committed_offset: committed,
+            app_offset: app,
+            ..Partition::default()
+        };
+        // librdkafka's own value wins.
+        assert_eq!(partition_lag(&p(5, 100, 100, 95, 97)), Some(5));
+        // No stable offset reported: high watermark minus committed.
+        assert_eq!(partition_lag(&p(-1, -1001, 40, 30, 35)), Some(10));
+        // Nothing committed yet: minus the position.
+        assert_eq!(partition_lag(&p(-1, -1001, 40, -1001, 35)), Some(5));
+        // A watermark one below the committed offset is no lag, not -1.
+        assert_eq!(partition_lag(&p(-1, -1001, 28, 29, 29)), Some(0));
+        // Nothing known yet.
+        assert_eq!(partition_lag(&p(-1, -1001, -1001, -1001, -1001)), None);
+        assert_eq!(partition_lag(&p(-1, -1001, 12, -1001, -1001)), None);
+    }
+
+    #[test]
+    fn revoked_partitions_lose_their_series() {
+        let ctx = StageContext::new("test-lag", "q");
+        ctx.record_lag(&stats(&[
+            ("q.stories.unique.v1", 0, "active", 4),
+            ("q.stories.unique.v1", 1, "active", 2),
+        ]));
+        let text = metrics::render();
+        assert!(text.contains(
+            r#"wirewatch_bus_consumer_lag_messages{partition="1",stage="test-lag",topic="stories.unique"} 2"#
+        ));
+        // Partition 1 moved to another member.
+        ctx.record_lag(&stats(&[
+            ("q.stories.unique.v1", 0, "active", 0),
+            ("q.stories.unique.v1", 1, "none", 2),
+        ]));
+        let text = metrics::render();
+        assert!(text.contains(
+            r#"wirewatch_bus_consumer_lag_messages{partition="0",stage="test-lag",topic="stories.unique"} 0"#
+        ));
+        assert!(!text.contains(r#"partition="1",stage="test-lag""#));
+    }
 }

@@ -38,18 +38,31 @@ impl MemoryBus {
         }
     }
 
-    /// A subscriber receiving every message published on `topics` from now on.
+    /// A subscriber receiving every message published on `topics` from now on. It counts
+    /// nothing in `wirewatch_bus_messages_consumed_total`: stages use [`Self::subscribe_for`].
     pub fn subscribe(&self, topics: &[Topic]) -> MemorySubscriber {
+        self.subscriber(None, topics)
+    }
+
+    /// A subscriber for `stage`: as [`Self::subscribe`], and each message handed out counts in
+    /// `wirewatch_bus_messages_consumed_total{stage,topic}`, as with Kafka.
+    pub fn subscribe_for(&self, stage: &'static str, topics: &[Topic]) -> MemorySubscriber {
+        self.subscriber(Some(stage), topics)
+    }
+
+    fn subscriber(&self, stage: Option<&'static str>, topics: &[Topic]) -> MemorySubscriber {
         let (tx, rx) = mpsc::channel(self.capacity);
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         for t in topics {
             routes.entry(*t).or_default().push(tx.clone());
         }
-        MemorySubscriber { rx }
+        MemorySubscriber { rx, stage }
     }
 
     /// A publisher for `stage` (the name labels the blocked-time metric).
     pub fn publisher(&self, stage: &'static str) -> MemoryPublisher {
+        metrics::bus().blocked_seconds.with_label_values(&[stage]);
+        metrics::bus().publish_seconds.with_label_values(&[stage]);
         MemoryPublisher {
             bus: self.clone(),
             stage,
@@ -81,6 +94,7 @@ impl Publisher for MemoryPublisher {
             payload: record.payload,
             headers: record.headers,
         };
+        let publish_start = Instant::now();
         for tx in senders {
             let start = Instant::now();
             match tx.try_send(delivery.clone()) {
@@ -102,6 +116,10 @@ impl Publisher for MemoryPublisher {
             .produced
             .with_label_values(&[self.stage, record.topic.suffix()])
             .inc();
+        metrics::bus()
+            .publish_seconds
+            .with_label_values(&[self.stage])
+            .observe(publish_start.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -113,6 +131,20 @@ impl Publisher for MemoryPublisher {
 /// Receives from a [`MemoryBus`].
 pub struct MemorySubscriber {
     rx: mpsc::Receiver<Delivery>,
+    /// Stage label of the consumed-messages counter (`None`: not counted).
+    stage: Option<&'static str>,
+}
+
+impl MemorySubscriber {
+    fn counted(&self, m: Option<Delivery>) -> Option<Delivery> {
+        if let (Some(stage), Some(d)) = (self.stage, &m) {
+            metrics::bus()
+                .consumed
+                .with_label_values(&[stage, d.topic.suffix()])
+                .inc();
+        }
+        m
+    }
 }
 
 #[async_trait]
@@ -120,12 +152,14 @@ impl Subscriber for MemorySubscriber {
     async fn next(&mut self, shutdown: &CancellationToken) -> Result<Option<Delivery>, BusError> {
         if shutdown.is_cancelled() {
             // Draining: hand out what is queued, then stop.
-            return Ok(self.rx.try_recv().ok());
+            let m = self.rx.try_recv().ok();
+            return Ok(self.counted(m));
         }
-        tokio::select! {
-            m = self.rx.recv() => Ok(m),
-            _ = shutdown.cancelled() => Ok(self.rx.try_recv().ok()),
-        }
+        let m = tokio::select! {
+            m = self.rx.recv() => m,
+            _ = shutdown.cancelled() => self.rx.try_recv().ok(),
+        };
+        Ok(self.counted(m))
     }
 
     fn ack(&mut self, _delivery: &Delivery) -> Result<(), BusError> {
@@ -167,6 +201,23 @@ mod tests {
         assert_eq!(b.next(&stop).await.unwrap().unwrap().key.unwrap(), b"k1");
         assert_eq!(b.next(&stop).await.unwrap().unwrap().key.unwrap(), b"k2");
         assert!(b.next(&stop).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn stage_subscribers_count_consumed_messages() {
+        let bus = MemoryBus::new("t", 4);
+        let mut s = bus.subscribe_for("test-consumed", &[Topic::StoriesLinks]);
+        let p = bus.publisher("test");
+        p.publish(rec(Topic::StoriesLinks, "k")).await.unwrap();
+        p.publish(rec(Topic::StoriesLinks, "k")).await.unwrap();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        while s.next(&stop).await.unwrap().is_some() {}
+        let c = metrics::bus()
+            .consumed
+            .with_label_values(&["test-consumed", "stories.links"])
+            .get();
+        assert_eq!(c, 2);
     }
 
     #[tokio::test]
