@@ -23,6 +23,21 @@ pub struct ClassifierConfig {
     /// At most this many topics per story, best first (a parent is never cut while its
     /// child is kept).
     pub max_topics: usize,
+    /// Optional topic model trained with `wirewatch train` (JSON, see `model.rs`); none by
+    /// default: the shipped classifier is rules only. Its labels must be taxonomy topic ids.
+    pub model_file: Option<PathBuf>,
+    /// Weight in [0, 1] of the model when combined with the rules: every topic's score becomes
+    /// `(1 - model_weight) * rule + model_weight * p`, where `p` is the model's probability of
+    /// the topic's nearest ancestor-or-self among the model's labels (0 if none).
+    pub model_weight: f64,
+    /// Languages (ISO 639-1) the taxonomy's terms are written in. When a story's language is
+    /// detected confidently and is not one of these, no rule topics and no severity are
+    /// assigned (entities still are, and a trained model still scores its labels): better no
+    /// topic than a false one. Empty: always apply.
+    pub rule_languages: Vec<String>,
+    /// Mentions in the first this many bytes of the body count as "lead" mentions for
+    /// entity salience.
+    pub lead_bytes: usize,
 }
 
 impl Default for ClassifierConfig {
@@ -33,7 +48,11 @@ impl Default for ClassifierConfig {
             organisations_file: PathBuf::from("config/organisations.toml"),
             people_file: PathBuf::from("config/people.toml"),
             min_topic_score: 0.3,
-            max_topics: 8,
+            max_topics: 12,
+            model_file: None,
+            model_weight: 0.7,
+            rule_languages: vec!["en".to_string()],
+            lead_bytes: 600,
         }
     }
 }

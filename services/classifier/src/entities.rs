@@ -66,6 +66,8 @@ struct CountrySpec {
     metonyms: Vec<String>,
     #[serde(default)]
     ambiguous: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +86,8 @@ struct OrgSpec {
     aliases: Vec<String>,
     #[serde(default)]
     ambiguous: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,8 +112,47 @@ struct PersonSpec {
     ambiguous: Vec<String>,
 }
 
-/// Per entity while scanning: mentions, first byte position, surface forms.
-type Found = (u32, usize, Vec<String>);
+/// Per entity while scanning.
+#[derive(Debug, Default)]
+struct Tally {
+    mentions: u32,
+    title_mentions: u32,
+    lead_mentions: u32,
+    first: usize,
+    forms: Vec<String>,
+}
+
+/// An entity found in a story, with what salience and regions need.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub entity: Entity,
+    /// Mentions in the title.
+    pub title_mentions: u32,
+    /// Mentions in the lead (the first `lead_bytes` of the body).
+    pub lead_mentions: u32,
+    /// Regions of the entity (countries, organisations such as the EU).
+    pub regions: Vec<String>,
+}
+
+/// A region id: 1-40 characters of a-z, 0-9 and _.
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 40
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_regions(path: &Path, entry: &str, regions: &[String]) -> Result<(), ClassifierError> {
+    match regions.iter().find(|r| !valid_region(r)) {
+        Some(r) => Err(ClassifierError::invalid(
+            path,
+            entry,
+            "regions",
+            format!("{r:?} must be 1-40 characters of a-z, 0-9 and _"),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// Target of a pattern: an entity (index into the list) or a stop phrase.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,6 +167,9 @@ pub(crate) struct EntityList {
     kind: EntityKind,
     ids: Vec<String>,
     names: Vec<String>,
+    regions: Vec<Vec<String>>,
+    /// Code → index, for flag emoji (countries only; empty otherwise).
+    by_code: HashMap<String, usize>,
     matcher: Matcher<Target>,
     guard: Option<Guard>,
 }
@@ -150,6 +196,7 @@ fn build_list(
     kind: EntityKind,
     ids: Vec<String>,
     names: Vec<String>,
+    regions: Vec<Vec<String>>,
     forms: Vec<Form<'_>>,
     guard: Option<Guard>,
 ) -> Result<EntityList, ClassifierError> {
@@ -188,10 +235,20 @@ fn build_list(
     }
     let matcher = Matcher::build(entries)
         .map_err(|reason| ClassifierError::invalid(path, "(all entries)", "forms", reason))?;
+    let by_code = if kind == EntityKind::Country {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     Ok(EntityList {
         kind,
         ids,
         names,
+        regions,
+        by_code,
         matcher,
         guard,
     })
@@ -240,6 +297,7 @@ impl EntityList {
         }
         let mut codes = HashSet::new();
         let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+        let mut regions = Vec::new();
         for (i, c) in file.countries.iter().enumerate() {
             let entry = format!("country #{} (code {:?})", i + 1, c.code);
             if c.code.len() != 2 || !c.code.chars().all(|ch| ch.is_ascii_uppercase()) {
@@ -286,6 +344,8 @@ impl EntityList {
                     });
                 }
             }
+            check_regions(path, &entry, &c.regions)?;
+            regions.push(c.regions.clone());
             ids.push(c.code.clone());
             names.push(c.name.clone());
         }
@@ -304,7 +364,15 @@ impl EntityList {
             after: lower(&file.ambiguity.after),
             given_names: lower(&file.ambiguity.given_names),
         };
-        let list = build_list(path, EntityKind::Country, ids, names, forms, Some(guard))?;
+        let list = build_list(
+            path,
+            EntityKind::Country,
+            ids,
+            names,
+            regions,
+            forms,
+            Some(guard),
+        )?;
         Ok((list, codes, text))
     }
 
@@ -313,6 +381,7 @@ impl EntityList {
         let (file, text): (OrganisationsFile, String) = load_toml(path)?;
         let mut seen = HashSet::new();
         let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+        let mut regions = Vec::new();
         for (i, o) in file.organisations.iter().enumerate() {
             let entry = format!("organisation #{} (id {:?})", i + 1, o.id);
             if o.id.trim().is_empty() {
@@ -347,11 +416,21 @@ impl EntityList {
                     target: Target::Entity(i),
                 });
             }
+            check_regions(path, &entry, &o.regions)?;
+            regions.push(o.regions.clone());
             ids.push(o.id.clone());
             names.push(o.name.clone());
         }
         Ok((
-            build_list(path, EntityKind::Organisation, ids, names, forms, None)?,
+            build_list(
+                path,
+                EntityKind::Organisation,
+                ids,
+                names,
+                regions,
+                forms,
+                None,
+            )?,
             text,
         ))
     }
@@ -420,8 +499,9 @@ impl EntityList {
             ids.push(p.id.clone());
             names.push(p.name.clone());
         }
+        let regions = vec![Vec::new(); ids.len()];
         Ok((
-            build_list(path, EntityKind::Person, ids, names, forms, None)?,
+            build_list(path, EntityKind::Person, ids, names, regions, forms, None)?,
             text,
         ))
     }
@@ -445,39 +525,102 @@ impl EntityList {
         !(given_name && one_space && after.chars().next().is_some_and(char::is_uppercase))
     }
 
-    /// Find the entities in the given texts (title, body), most mentioned first (ties: first
-    /// mentioned first).
-    pub fn find(&self, texts: &[&str]) -> Vec<Entity> {
-        // entity index -> (mentions, first position, forms)
-        let mut found: HashMap<usize, Found> = HashMap::new();
+    /// Find the entities in a title and a body, most mentioned first (ties: first mentioned
+    /// first). Mentions in the title and in the first `lead_bytes` of the body are tallied for
+    /// salience. Countries also count flag emoji ("🇺🇦").
+    pub fn find(&self, title: &str, body: &str, lead_bytes: usize) -> Vec<Found> {
+        let mut found: HashMap<usize, Tally> = HashMap::new();
         let mut offset = 0;
-        for text in texts {
+        for (n, text) in [title, body].into_iter().enumerate() {
+            let mut tally = |i: usize, start: usize, form: &str| {
+                let e = found.entry(i).or_insert_with(|| Tally {
+                    first: offset + start,
+                    ..Tally::default()
+                });
+                e.mentions = e.mentions.saturating_add(1);
+                if n == 0 {
+                    e.title_mentions = e.title_mentions.saturating_add(1);
+                } else if start < lead_bytes {
+                    e.lead_mentions = e.lead_mentions.saturating_add(1);
+                }
+                if e.forms.len() < MAX_MATCHED_FORMS && !e.forms.iter().any(|f| f == form) {
+                    e.forms.push(form.to_string());
+                }
+            };
             for hit in self.matcher.find_all(text, |t, h| self.guard_accepts(t, h)) {
                 let p = self.matcher.pattern(hit.pattern);
                 for target in &p.targets {
                     let Target::Entity(i) = *target else { continue };
-                    let e = found
-                        .entry(i)
-                        .or_insert((0, offset + hit.start, Vec::new()));
-                    e.0 = e.0.saturating_add(1);
-                    if e.2.len() < MAX_MATCHED_FORMS && !e.2.contains(&p.form) {
-                        e.2.push(p.form.clone());
+                    tally(i, hit.start, &p.form);
+                }
+            }
+            if !self.by_code.is_empty() {
+                for (start, flag, code) in flags(text) {
+                    if let Some(&i) = self.by_code.get(code.as_str()) {
+                        tally(i, start, flag);
                     }
                 }
             }
             offset += text.len() + 1;
         }
-        let mut list: Vec<(usize, Found)> = found.into_iter().collect();
-        list.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+        let mut list: Vec<(usize, Tally)> = found.into_iter().collect();
+        list.sort_by(|a, b| {
+            b.1.mentions
+                .cmp(&a.1.mentions)
+                .then(a.1.first.cmp(&b.1.first))
+        });
         list.into_iter()
-            .map(|(i, (mentions, _, matched))| Entity {
-                kind: self.kind,
-                id: self.ids[i].clone(),
-                name: self.names[i].clone(),
-                mentions,
-                matched,
-                salience: None,
+            .map(|(i, t)| Found {
+                entity: Entity {
+                    kind: self.kind,
+                    id: self.ids[i].clone(),
+                    name: self.names[i].clone(),
+                    mentions: t.mentions,
+                    matched: t.forms,
+                    salience: None,
+                },
+                title_mentions: t.title_mentions,
+                lead_mentions: t.lead_mentions,
+                regions: self.regions[i].clone(),
             })
             .collect()
     }
+
+    /// All configured forms (for the throughput baseline).
+    pub fn pattern_forms(&self) -> impl Iterator<Item = &str> {
+        self.matcher.forms()
+    }
+
+    /// Heap bytes of the automaton and the lists.
+    pub fn memory_usage(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(String::capacity).sum::<usize>();
+        self.matcher.memory_usage()
+            + strings(&self.ids)
+            + strings(&self.names)
+            + self.regions.iter().map(|r| strings(r)).sum::<usize>()
+    }
+}
+
+/// Flag emoji (pairs of regional indicator symbols) in `text`: (byte start, the flag, the
+/// two-letter code it spells).
+fn flags(text: &str) -> Vec<(usize, &str, String)> {
+    const A: u32 = 0x1F1E6;
+    let letter = |c: char| {
+        let u = c as u32;
+        (A..A + 26)
+            .contains(&u)
+            .then(|| char::from(b'A' + (u - A) as u8))
+    };
+    let mut out = Vec::new();
+    let mut it = text.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        let Some(l1) = letter(c) else { continue };
+        if let Some(&(j, c2)) = it.peek() {
+            if let Some(l2) = letter(c2) {
+                it.next();
+                out.push((i, &text[i..j + c2.len_utf8()], format!("{l1}{l2}")));
+            }
+        }
+    }
+    out
 }

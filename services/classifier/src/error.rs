@@ -1,4 +1,5 @@
-//! Errors of the classifier: loading its rule files, and reading a story from JSON.
+//! Errors of the classifier: loading its rule files and model, reading a story from JSON,
+//! training.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,39 @@ pub enum ClassifierError {
         field: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A line of a training file is invalid.
+    #[error("{}: line {line}: {reason}", path.display())]
+    Data {
+        /// The training file.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Training could not run (too few labels, options out of range).
+    #[error("cannot train: {reason}")]
+    Train {
+        /// Why.
+        reason: String,
+    },
+    /// A model file is invalid (wrong format or version, inconsistent shapes, labels that are
+    /// not taxonomy topics).
+    #[error("model {}: {reason}", path.display())]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An output file (model, report) could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
     },
     /// A story given as JSON lacks a field or has one of the wrong type.
     #[error("invalid story: field `{field}`: {reason}")]

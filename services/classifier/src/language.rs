@@ -1,18 +1,28 @@
 //! Language detection with `whatlang`, reported as ISO 639-1 when whatlang is confident.
 
 /// At most this many bytes of a story are given to the detector: enough to be reliable,
-/// bounded in time.
+/// bounded in time. (Measured: whatlang costs about the same on 1 KiB as on 4 KiB — its cost
+/// is dominated by comparing against every language profile of the script.)
 const MAX_DETECT_BYTES: usize = 4096;
 
 /// Detect the language of `text`; `None` when whatlang is not confident or the language has no
 /// ISO 639-1 code in the table below.
+#[cfg(test)]
 pub(crate) fn detect(text: &str) -> Option<String> {
+    detect_with_confidence(text).map(|(l, _)| l)
+}
+
+/// Detect the language of `text` with whatlang's confidence in [0, 1] (rounded to 3 digits);
+/// `None` when whatlang is not confident or the language has no ISO 639-1 code below.
+pub(crate) fn detect_with_confidence(text: &str) -> Option<(String, f64)> {
     let text = crate::truncate(text, MAX_DETECT_BYTES);
     let info = whatlang::detect(text)?;
     if !info.is_reliable() {
         return None;
     }
-    iso639_1(info.lang().code()).map(str::to_string)
+    let code = iso639_1(info.lang().code())?;
+    let confidence = (info.confidence().clamp(0.0, 1.0) * 1000.0).round() / 1000.0;
+    Some((code.to_string(), confidence))
 }
 
 /// whatlang's ISO 639-3 codes to ISO 639-1, for the languages whatlang knows.

@@ -3,25 +3,39 @@
 //! Reads `stories.unique.v1` ([`UniqueStory`]), writes `stories.enriched.v1`
 //! ([`EnrichedStory`]): for each story, its
 //! - **topics**: multi-label, scored in [0, 1] from a keyword taxonomy whose topics carry IPTC
-//!   Media Topic codes (`config/taxonomy.toml`); a child topic brings its parent;
-//! - **countries** (ISO 3166-1 alpha-2) from place evidence: names, aliases, demonyms, capitals
-//!   and metonyms ("Kremlin" → RU), with a guard for ambiguous words ("turkey dinner");
+//!   Media Topic codes (`config/taxonomy.toml`); a child topic brings its parent; each topic
+//!   lists the **evidence** (configured terms) that fired, strongest first; optionally
+//!   combined with a user-trained **model** ([`model`], `classifier.model_file`);
+//! - **countries** (ISO 3166-1 alpha-2) from place evidence: names, aliases, demonyms, capitals,
+//!   metonyms ("Kremlin" → RU) and flag emoji, with a guard for ambiguous words
+//!   ("turkey dinner"), and the **regions** they imply (continent, UN M49 subregion, EU, NATO…;
+//!   `regions` in `config/countries.toml`, and in `config/organisations.toml` for the EU);
 //! - **entities**: countries, organisations (`config/organisations.toml`) and people
-//!   (`config/people.toml`);
-//! - **language** (ISO 639-1) via `whatlang`, when it is confident.
+//!   (`config/people.toml`), each with mentions, matched forms and a **salience** in [0, 1]
+//!   (title and lead mentions count more);
+//! - **language** (ISO 639-1) via `whatlang` with its **confidence**, when it is confident;
+//!   rule topics apply only to `rule_languages` (English by default): a story in another
+//!   language gets entities but no topics, never false ones;
+//! - **severity** 0–5 from topics, escalation terms and casualty counts (`[severity]` in
+//!   `config/taxonomy.toml`, rules in `severity.rs`).
 //!
 //! The rules are loaded once ([`Classifier::load`]) into Aho-Corasick automata;
 //! [`Classifier::classify`] is a pure function of the story (plus the clock for
 //! `classified_at`), so a redelivered message yields the same classification.
+//! [`Classifier::explain`] keeps the reasons for `wirewatch classify --explain`.
 //!
 //! Modules:
 //! - [`config`] holds [`ClassifierConfig`];
 //! - [`error`] holds [`ClassifierError`];
 //! - [`metrics`] declares the stage's Prometheus metrics;
+//! - [`model`] trains, saves, loads and applies the topic model ([`train`]);
 //! - `matcher` does word-boundary, case-aware phrase matching over Aho-Corasick;
-//! - `taxonomy` loads and scores topics;
+//! - `taxonomy` loads and scores topics and their evidence;
+//! - `severity` assesses severity;
 //! - `entities` finds countries, organisations and people, with the ambiguity guard;
-//! - `language` maps whatlang's detection to ISO 639-1.
+//! - `language` maps whatlang's detection to ISO 639-1;
+//! - `explain` renders [`Explanation`]s and holds the commands [`classify_command`] and
+//!   [`train_command`].
 //!
 //! [`ClassifierStage`] plugs the classifier into the runtime's run-loop
 //! ([`wirewatch_runtime::stage::Processor`]).
@@ -29,9 +43,12 @@
 pub mod config;
 mod entities;
 pub mod error;
+mod explain;
 mod language;
 mod matcher;
 pub mod metrics;
+pub mod model;
+mod severity;
 mod taxonomy;
 
 use std::sync::Arc;
@@ -47,8 +64,12 @@ use wirewatch_runtime::stage::{decode, ProcessError, Processor};
 
 pub use config::ClassifierConfig;
 pub use error::ClassifierError;
+pub use explain::{classify_command, train_command, Explanation};
+pub use model::{train, Model, TrainOptions, TrainReport};
+pub use severity::SeverityAssessment;
 
-use entities::EntityList;
+use entities::{EntityList, Found};
+use severity::Severity;
 use taxonomy::Taxonomy;
 
 /// Stage name used in metrics, logs and dead letters.
@@ -77,6 +98,12 @@ pub struct Classifier {
     countries: EntityList,
     organisations: EntityList,
     people: EntityList,
+    severity: Option<Severity>,
+    /// The model and, per model label, the taxonomy topic index it scores.
+    model: Option<(Model, Vec<usize>)>,
+    model_weight: f64,
+    rule_languages: Vec<String>,
+    lead_bytes: usize,
     min_topic_score: f64,
     max_topics: usize,
     version: String,
@@ -95,12 +122,45 @@ impl Classifier {
                 "must be in [0, 1]",
             ));
         }
-        let (taxonomy, tax_text) = Taxonomy::load(&cfg.taxonomy_file)?;
+        if !(0.0..=1.0).contains(&cfg.model_weight) {
+            return Err(ClassifierError::invalid(
+                std::path::Path::new("(classifier config)"),
+                "[classifier]",
+                "model_weight",
+                "must be in [0, 1]",
+            ));
+        }
+        let (taxonomy, severity_spec, tax_text) = Taxonomy::load(&cfg.taxonomy_file)?;
+        let severity = severity_spec
+            .map(|s| Severity::build(s, &taxonomy, &cfg.taxonomy_file))
+            .transpose()?;
         let (countries, codes, countries_text) = EntityList::load_countries(&cfg.countries_file)?;
         let (organisations, orgs_text) = EntityList::load_organisations(&cfg.organisations_file)?;
         let (people, people_text) = EntityList::load_people(&cfg.people_file, &codes)?;
-        let hash = stable_id(&[&tax_text, &countries_text, &orgs_text, &people_text]);
-        let version = format!("classifier-{}+{}", env!("CARGO_PKG_VERSION"), &hash[..8]);
+        let (model, model_text) = match &cfg.model_file {
+            None => (None, String::new()),
+            Some(path) => {
+                let (m, text) = Model::load(path)?;
+                let targets = model_targets(&taxonomy, &m, path, &cfg.taxonomy_file)?;
+                (Some((m, targets)), text)
+            }
+        };
+        let mut hashed = vec![
+            tax_text.as_str(),
+            countries_text.as_str(),
+            orgs_text.as_str(),
+            people_text.as_str(),
+        ];
+        if model.is_some() {
+            hashed.push(model_text.as_str());
+        }
+        let hash = stable_id(&hashed);
+        let version = format!(
+            "classifier-{}+{}{}",
+            env!("CARGO_PKG_VERSION"),
+            &hash[..8],
+            if model.is_some() { "+model" } else { "" }
+        );
         tracing::info!(
             version = %version,
             topics = taxonomy.topics.len(),
@@ -114,10 +174,28 @@ impl Classifier {
             countries,
             organisations,
             people,
+            severity,
+            model,
+            model_weight: cfg.model_weight,
+            rule_languages: cfg.rule_languages.clone(),
+            lead_bytes: cfg.lead_bytes,
             min_topic_score: cfg.min_topic_score,
             max_topics: cfg.max_topics,
             version,
         })
+    }
+
+    /// The same classifier combined with an in-memory model (evaluation, tests): as if
+    /// `model_file` named it, with `model_weight`. Fails when a model label is not a topic id.
+    pub fn with_model(mut self, model: Model, model_weight: f64) -> Result<Self, ClassifierError> {
+        let path = std::path::Path::new("(in-memory model)");
+        let targets = model_targets(&self.taxonomy, &model, path, path)?;
+        self.model = Some((model, targets));
+        self.model_weight = model_weight.clamp(0.0, 1.0);
+        if !self.version.ends_with("+model") {
+            self.version.push_str("+model");
+        }
+        Ok(self)
     }
 
     /// Version of the rules: crate version plus 8 hex digits of a hash of the loaded files,
@@ -132,34 +210,157 @@ impl Classifier {
     }
 
     /// Classify one story. Pure apart from `classified_at`: the same story always gets the same
-    /// topics, countries, entities and language.
+    /// topics, countries, entities, language, regions and severity.
     pub fn classify(&self, story: RawStory, cluster_id: String) -> EnrichedStory {
+        self.explain(story, cluster_id).story
+    }
+
+    /// Classify one story and keep the reasons: topics with their evidence, entities with
+    /// their matched forms and salience, the severity rules that fired, the model's
+    /// probabilities. Rendered by its `Display` (`wirewatch classify --explain`).
+    pub fn explain(&self, story: RawStory, cluster_id: String) -> Explanation {
         let title = truncate(&story.title, MAX_TEXT_BYTES);
         let body = body_of(&story);
         let body = truncate(&body, MAX_TEXT_BYTES);
+        let language = language::detect_with_confidence(&format!("{title}\n{body}"));
+        let rules_apply = match &language {
+            Some((lang, _)) => {
+                self.rule_languages.is_empty() || self.rule_languages.iter().any(|l| l == lang)
+            }
+            None => true,
+        };
+        let mut raw = self.taxonomy.raw(title, body);
+        if !rules_apply {
+            raw.score.iter_mut().for_each(|s| *s = 0.0);
+            raw.evidence.iter_mut().for_each(Vec::clear);
+        }
+        let mut model_probs = Vec::new();
+        if let Some((model, targets)) = &self.model {
+            let p = model.predict(title, body);
+            let w = self.model_weight;
+            // Per topic: the probability of its nearest ancestor-or-self the model knows.
+            let mut p_topic = vec![0.0f64; raw.score.len()];
+            for (&t, &pt) in targets.iter().zip(&p) {
+                p_topic[t] = pt;
+            }
+            let inherited: Vec<f64> = (0..raw.score.len())
+                .map(|t| {
+                    let mut cur = Some(t);
+                    while let Some(c) = cur {
+                        if targets.contains(&c) {
+                            return p_topic[c];
+                        }
+                        cur = self.taxonomy.topics[c].parent;
+                    }
+                    0.0
+                })
+                .collect();
+            for (t, score) in raw.score.iter_mut().enumerate() {
+                let rule = *score;
+                *score = (1.0 - w) * rule + w * inherited[t];
+            }
+            for (label, (&t, &pt)) in model.labels().iter().zip(targets.iter().zip(&p)) {
+                if pt >= 0.05 {
+                    let tag = format!("model p={pt:.2}");
+                    if w * pt > (1.0 - w) * raw.evidence[t].first().map_or(0.0, |e| e.1.min(1.0)) {
+                        raw.evidence[t].insert(0, (tag, 0.0));
+                    } else {
+                        raw.evidence[t].push((tag, 0.0));
+                    }
+                }
+                model_probs.push((label.clone(), (pt * 1000.0).round() / 1000.0));
+            }
+            self.taxonomy.lift_parents(&mut raw.score);
+        }
         let topics = self
             .taxonomy
-            .score(title, body, self.min_topic_score, self.max_topics);
-        let texts = [title, body];
-        let country_entities = self.countries.find(&texts);
-        let countries = country_entities.iter().map(|e| e.id.clone()).collect();
-        let mut entities = country_entities;
-        entities.extend(self.organisations.find(&texts));
-        entities.extend(self.people.find(&texts));
-        let detected_language = language::detect(&format!("{title}\n{body}"));
-        EnrichedStory {
-            story,
-            cluster_id,
-            topics,
-            countries,
-            entities,
-            detected_language,
-            language_confidence: None,
-            regions: Vec::new(),
-            severity: None,
-            classified_at: Utc::now(),
-            classifier_version: self.version.clone(),
+            .select(&raw, self.min_topic_score, self.max_topics);
+        let severity = match (&self.severity, rules_apply) {
+            (Some(s), true) => Some(s.assess(&self.taxonomy, title, body, &topics)),
+            _ => None,
+        };
+        let mut found: Vec<Found> = self.countries.find(title, body, self.lead_bytes);
+        let countries = found.iter().map(|f| f.entity.id.clone()).collect();
+        found.extend(self.organisations.find(title, body, self.lead_bytes));
+        found.extend(self.people.find(title, body, self.lead_bytes));
+        let max_mentions = found
+            .iter()
+            .map(|f| f.entity.mentions)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut regions: Vec<String> = Vec::new();
+        for f in &found {
+            for r in &f.regions {
+                if !regions.contains(r) {
+                    regions.push(r.clone());
+                }
+            }
         }
+        let entities = found
+            .into_iter()
+            .map(|f| {
+                let mut e = f.entity;
+                e.salience = Some(salience(
+                    f.title_mentions,
+                    f.lead_mentions,
+                    e.mentions,
+                    max_mentions,
+                ));
+                e
+            })
+            .collect();
+        let rules_skipped = (!rules_apply).then(|| {
+            format!(
+                "language {:?} is not in rule_languages {:?}: no rule topics, no severity",
+                language.as_ref().map_or("", |l| l.0.as_str()),
+                self.rule_languages
+            )
+        });
+        let (detected_language, language_confidence) = match language {
+            Some((l, c)) => (Some(l), Some(c)),
+            None => (None, None),
+        };
+        Explanation {
+            story: EnrichedStory {
+                story,
+                cluster_id,
+                topics,
+                countries,
+                entities,
+                detected_language,
+                language_confidence,
+                regions,
+                severity: severity.as_ref().map(|s| s.level),
+                classified_at: Utc::now(),
+                classifier_version: self.version.clone(),
+            },
+            severity_reasons: severity.map(|s| s.reasons).unwrap_or_default(),
+            model: model_probs,
+            rules_skipped,
+        }
+    }
+
+    /// Every phrase the classifier's automata search for (taxonomy terms, severity terms are
+    /// not included; country, organisation and people forms): the baseline of the throughput
+    /// benchmark scans for exactly these.
+    pub fn patterns(&self) -> Vec<String> {
+        self.taxonomy
+            .pattern_forms()
+            .chain(self.countries.pattern_forms())
+            .chain(self.organisations.pattern_forms())
+            .chain(self.people.pattern_forms())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Approximate heap bytes of the loaded rules (automata, pattern lists) and model.
+    pub fn memory_usage(&self) -> usize {
+        self.taxonomy.memory_usage()
+            + self.countries.memory_usage()
+            + self.organisations.memory_usage()
+            + self.people.memory_usage()
+            + self.model.as_ref().map_or(0, |(m, _)| m.memory_usage())
     }
 
     /// Classify one JSON line (`wirewatch classify`). Accepts a [`RawStory`], a
@@ -167,6 +368,50 @@ impl Classifier {
     /// a missing `feed` becomes `{"id": "cli", "url": ""}`, a missing `fetched_at` is now, a
     /// missing `cluster_id` is the story id. Errors name the missing or invalid field.
     pub fn classify_json(&self, line: &str) -> Result<EnrichedStory, ClassifierError> {
+        let (story, cluster_id) = story_from_json(line)?;
+        Ok(self.classify(story, cluster_id))
+    }
+
+    /// [`Classifier::explain`] for one JSON line, accepted as by [`Classifier::classify_json`].
+    pub fn explain_json(&self, line: &str) -> Result<Explanation, ClassifierError> {
+        let (story, cluster_id) = story_from_json(line)?;
+        Ok(self.explain(story, cluster_id))
+    }
+}
+
+/// For each model label, the index of the taxonomy topic it scores.
+fn model_targets(
+    taxonomy: &Taxonomy,
+    m: &Model,
+    path: &std::path::Path,
+    taxonomy_file: &std::path::Path,
+) -> Result<Vec<usize>, ClassifierError> {
+    m.labels()
+        .iter()
+        .map(|l| {
+            taxonomy.index_of(l).ok_or_else(|| ClassifierError::Model {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "label {l:?} is not a topic id of {}; retrain with a label map",
+                    taxonomy_file.display()
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Salience in [0, 1]: 0.45 for a title mention, 0.2 for a lead mention, plus 0.35 × the
+/// entity's share of the story's most mentioned entity's mentions; rounded to 3 digits.
+fn salience(title: u32, lead: u32, mentions: u32, max_mentions: u32) -> f64 {
+    let s = if title > 0 { 0.45 } else { 0.0 }
+        + if lead > 0 { 0.2 } else { 0.0 }
+        + 0.35 * f64::from(mentions) / f64::from(max_mentions.max(1));
+    (s.min(1.0) * 1000.0).round() / 1000.0
+}
+
+/// Parse one JSON line into a story and its cluster id (see [`Classifier::classify_json`]).
+fn story_from_json(line: &str) -> Result<(RawStory, String), ClassifierError> {
+    {
         let mut value: Value = serde_json::from_str(line.trim())
             .map_err(|e| ClassifierError::input("(json)", e.to_string()))?;
         let obj = value
@@ -253,7 +498,7 @@ impl Classifier {
         };
         let story: RawStory = serde_json::from_value(value)
             .map_err(|e| ClassifierError::input("(story)", e.to_string()))?;
-        Ok(self.classify(story, cluster_id))
+        Ok((story, cluster_id))
     }
 }
 
@@ -321,6 +566,9 @@ impl Processor for ClassifierStage {
         if enriched.topics.is_empty() {
             m.unclassified.with_label_values(&[STAGE]).inc();
         }
+        m.severity
+            .with_label_values(&[STAGE, metrics::severity_label(enriched.severity)])
+            .inc();
         for t in &enriched.topics {
             m.topics_assigned.with_label_values(&[STAGE, &t.id]).inc();
         }

@@ -122,6 +122,22 @@ impl<T: Clone + PartialEq> Matcher<T> {
         Ok(Self { ac, patterns })
     }
 
+    /// The configured forms (without `*`), in pattern order.
+    pub fn forms(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.form.as_str())
+    }
+
+    /// Heap bytes of the automaton plus the pattern strings.
+    pub fn memory_usage(&self) -> usize {
+        self.ac.memory_usage()
+            + self
+                .patterns
+                .iter()
+                .map(|p| p.form.capacity() + p.targets.capacity() * std::mem::size_of::<T>())
+                .sum::<usize>()
+            + self.patterns.capacity() * std::mem::size_of::<Pattern<T>>()
+    }
+
     /// The pattern behind a hit.
     pub fn pattern(&self, i: usize) -> &Pattern<T> {
         &self.patterns[i]

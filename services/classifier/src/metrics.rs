@@ -5,6 +5,8 @@
 //!   taxonomy id (a bounded set, fixed by the loaded taxonomy).
 //! - `wirewatch_classifier_unclassified_total{stage}`: stories that got no topic.
 //! - `wirewatch_classifier_classify_duration_seconds{stage}`: time to classify one story.
+//! - `wirewatch_classifier_severity_total{stage,level}`: stories by severity; `level` is
+//!   `0`..`5` or `none` (not assessed: language outside `rule_languages`).
 
 use std::sync::LazyLock;
 
@@ -20,6 +22,19 @@ pub struct ClassifierMetrics {
     pub unclassified: IntCounterVec,
     /// `wirewatch_classifier_classify_duration_seconds{stage}`.
     pub classify_seconds: HistogramVec,
+    /// `wirewatch_classifier_severity_total{stage,level}`.
+    pub severity: IntCounterVec,
+}
+
+/// Values of the `level` label of `wirewatch_classifier_severity_total`.
+pub const SEVERITY_LEVELS: [&str; 7] = ["0", "1", "2", "3", "4", "5", "none"];
+
+/// The `level` label value for a story's severity.
+pub fn severity_label(level: Option<u8>) -> &'static str {
+    match level {
+        Some(l) => SEVERITY_LEVELS[usize::from(l.min(5))],
+        None => "none",
+    }
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -51,6 +66,11 @@ static METRICS: LazyLock<ClassifierMetrics> = LazyLock::new(|| ClassifierMetrics
         &["stage"],
         vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]
     )),
+    severity: must(register_int_counter_vec!(
+        "wirewatch_classifier_severity_total",
+        "Stories classified, by severity level (0-5, or none when not assessed).",
+        &["stage", "level"]
+    )),
 });
 
 /// The classifier's metrics.
@@ -64,6 +84,9 @@ pub fn touch() {
     m.stories.with_label_values(&[crate::STAGE]);
     m.unclassified.with_label_values(&[crate::STAGE]);
     m.classify_seconds.with_label_values(&[crate::STAGE]);
+    for level in SEVERITY_LEVELS {
+        m.severity.with_label_values(&[crate::STAGE, level]);
+    }
 }
 
 /// Create one `topics_assigned` series per taxonomy topic at zero.

@@ -15,6 +15,7 @@ use wirewatch_proto::v1::TopicMatch;
 
 use crate::error::{load_toml, ClassifierError};
 use crate::matcher::{auto_case, Entry, Matcher};
+use crate::severity::SeveritySpec;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +23,9 @@ struct TaxonomyFile {
     scoring: Scoring,
     #[serde(rename = "topic")]
     topics: Vec<TopicSpec>,
+    /// Severity rules (`[severity]`), see `severity.rs`.
+    #[serde(default)]
+    severity: Option<SeveritySpec>,
 }
 
 /// Scoring parameters (`[scoring]`).
@@ -92,7 +96,7 @@ fn valid_iptc(code: &str) -> bool {
 impl Taxonomy {
     /// Load and validate the taxonomy file. Returns the taxonomy and the file text (for the
     /// version hash).
-    pub fn load(path: &Path) -> Result<(Self, String), ClassifierError> {
+    pub fn load(path: &Path) -> Result<(Self, Option<SeveritySpec>, String), ClassifierError> {
         let (file, text): (TaxonomyFile, String) = load_toml(path)?;
         let s = &file.scoring;
         let bad =
@@ -241,21 +245,18 @@ impl Taxonomy {
                 scoring: file.scoring,
                 terms,
             },
+            file.severity,
             text,
         ))
     }
 
-    /// Score every topic for a title and a body; returns the topics at or above `min_score`,
-    /// best first, at most `max_topics`, parents before children on equal scores.
-    pub fn score(
-        &self,
-        title: &str,
-        body: &str,
-        min_score: f64,
-        max_topics: usize,
-    ) -> Vec<TopicMatch> {
+    /// Raw evidence for every topic: the score in [0, 1) of each topic (descendants' evidence
+    /// included) and, per topic, the patterns that contributed with their contribution.
+    pub fn raw(&self, title: &str, body: &str) -> RawScores {
         let s = &self.scoring;
-        let mut own = vec![0.0f64; self.topics.len()];
+        let n = self.topics.len();
+        let mut own = vec![0.0f64; n];
+        let mut contrib: Vec<HashMap<usize, f64>> = vec![HashMap::new(); n];
         let words = body.split_whitespace().count() as f64;
         let damp = (words / f64::from(s.body_norm_words)).max(1.0);
         for (text, factor) in [(title, s.title_weight), (body, 1.0 / damp)] {
@@ -263,14 +264,20 @@ impl Taxonomy {
             for hit in self.terms.find_all(text, |_, _| true) {
                 *counts.entry(hit.pattern).or_default() += 1;
             }
-            for (pattern, n) in counts {
-                let n = f64::from(n.min(s.max_count_per_term));
+            for (pattern, c) in counts {
+                let c = f64::from(c.min(s.max_count_per_term));
                 for &(topic, w) in &self.terms.pattern(pattern).targets {
-                    own[topic] += n * (w as f64 / 1000.0) * factor;
+                    let e = c * (w as f64 / 1000.0) * factor;
+                    own[topic] += e;
+                    // A topic's evidence includes its descendants'.
+                    let mut cur = Some(topic);
+                    while let Some(t) = cur {
+                        *contrib[t].entry(pattern).or_default() += e;
+                        cur = self.topics[t].parent;
+                    }
                 }
             }
         }
-        // A topic's evidence includes its descendants'.
         let mut total = own.clone();
         for (i, e) in own.iter().enumerate() {
             let mut cur = self.topics[i].parent;
@@ -279,10 +286,54 @@ impl Taxonomy {
                 cur = self.topics[p].parent;
             }
         }
-        let mut out: Vec<(usize, f64)> = total
+        let score = total
             .iter()
+            .map(|e| 1.0 - (-e / s.saturation).exp())
+            .collect();
+        let evidence = contrib
+            .into_iter()
+            .map(|m| {
+                let mut v: Vec<(usize, f64)> = m.into_iter().collect();
+                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                v.truncate(MAX_EVIDENCE);
+                v.into_iter()
+                    .map(|(p, e)| {
+                        let pat = self.terms.pattern(p);
+                        let form = if pat.prefix {
+                            format!("{}*", pat.form)
+                        } else {
+                            pat.form.clone()
+                        };
+                        (form, e)
+                    })
+                    .collect()
+            })
+            .collect();
+        RawScores { score, evidence }
+    }
+
+    /// Raise every ancestor's score to at least its descendants' (after the model was combined
+    /// in), so that "a child fires ⇒ its parent fires" still holds.
+    pub fn lift_parents(&self, score: &mut [f64]) {
+        for i in 0..self.topics.len() {
+            let mut cur = self.topics[i].parent;
+            while let Some(p) = cur {
+                if score[p] < score[i] {
+                    score[p] = score[i];
+                }
+                cur = self.topics[p].parent;
+            }
+        }
+    }
+
+    /// Select the topics at or above `min_score`, best first, at most `max_topics`, parents
+    /// before children on equal scores.
+    pub fn select(&self, raw: &RawScores, min_score: f64, max_topics: usize) -> Vec<TopicMatch> {
+        let mut out: Vec<(usize, f64)> = raw
+            .score
+            .iter()
+            .copied()
             .enumerate()
-            .map(|(i, e)| (i, 1.0 - (-e / s.saturation).exp()))
             .filter(|(_, score)| *score > 0.0 && *score >= min_score)
             .collect();
         out.sort_by(|a, b| {
@@ -300,12 +351,51 @@ impl Taxonomy {
                     score: (score * 10_000.0).round() / 10_000.0,
                     iptc: t.iptc.clone(),
                     iptc_top: self.topics[t.top].iptc.clone(),
-                    evidence: Vec::new(),
+                    evidence: raw.evidence[i].iter().map(|(f, _)| f.clone()).collect(),
                 }
             })
             .collect()
     }
+
+    /// Score every topic for a title and a body; returns the topics at or above `min_score`,
+    /// best first, at most `max_topics`, parents before children on equal scores.
+    #[cfg(test)]
+    pub fn score(
+        &self,
+        title: &str,
+        body: &str,
+        min_score: f64,
+        max_topics: usize,
+    ) -> Vec<TopicMatch> {
+        self.select(&self.raw(title, body), min_score, max_topics)
+    }
+
+    /// Index of a topic by id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.topics.iter().position(|t| t.id == id)
+    }
+
+    /// The term patterns (for the throughput baseline).
+    pub fn pattern_forms(&self) -> impl Iterator<Item = &str> {
+        self.terms.forms()
+    }
+
+    /// Heap bytes of the term automaton.
+    pub fn memory_usage(&self) -> usize {
+        self.terms.memory_usage()
+    }
 }
+
+/// Per topic (taxonomy order): the rule score and the evidence, strongest first, as
+/// (configured form, contribution).
+#[derive(Debug, Clone)]
+pub(crate) struct RawScores {
+    pub score: Vec<f64>,
+    pub evidence: Vec<Vec<(String, f64)>>,
+}
+
+/// At most this many evidence terms are reported per topic.
+const MAX_EVIDENCE: usize = 8;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -316,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("taxonomy.toml");
         std::fs::write(&p, text).unwrap();
-        Taxonomy::load(&p).map(|(t, _)| t)
+        Taxonomy::load(&p).map(|(t, _, _)| t)
     }
 
     const SCORING: &str = "[scoring]\ntitle_weight = 2.0\nsaturation = 3.0\nmax_count_per_term = 2\nbody_norm_words = 300\n";

@@ -52,8 +52,35 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Classify stories: JSON lines on stdin → enriched stories as JSON lines on stdout.
-    Classify,
+    /// Classify stories (JSON lines on stdin); print enriched stories as JSON lines, or with
+    /// --explain a human explanation (topics with evidence, entities with matched forms and
+    /// salience, regions, severity reasons).
+    Classify {
+        /// Explain each classification instead of printing JSON.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Train a topic model on labelled stories (JSON lines: title, body|summary|content,
+    /// label|labels) and write a versioned model file; use it with classifier.model_file.
+    Train {
+        /// Labelled stories, JSON lines.
+        input: PathBuf,
+        /// Where to write the model (JSON).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Map an input label to a taxonomy topic id, e.g. business=economy (repeatable).
+        #[arg(long = "label-map", value_parser = parse_pair)]
+        label_map: Vec<(String, String)>,
+        /// Passes over the data (1-100).
+        #[arg(long, default_value_t = 10)]
+        epochs: u32,
+        /// Hash features into 2^N buckets (10-24).
+        #[arg(long, default_value_t = 18)]
+        hash_bits: u8,
+        /// Shuffle seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Deduplicate stories: JSON lines on stdin → one verdict per line on stdout.
     Dedup,
 }
@@ -85,6 +112,12 @@ pub enum Stage {
 enum Format {
     Text,
     Json,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .ok_or_else(|| format!("expected LABEL=TOPIC, got {s:?}"))
 }
 
 fn main() -> ExitCode {
@@ -122,7 +155,35 @@ fn main() -> ExitCode {
             Command::Inspect { source, format } => {
                 tools::inspect(&cfg, &source, format == Format::Json).await
             }
-            Command::Classify => tools::classify(&cfg),
+            Command::Classify { explain } => Ok(wirewatch_classifier::classify_command(
+                &cfg.classifier,
+                explain,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+            )?),
+            Command::Train {
+                input,
+                output,
+                label_map,
+                epochs,
+                hash_bits,
+                seed,
+            } => {
+                let mut opts = wirewatch_classifier::TrainOptions {
+                    epochs,
+                    seed,
+                    ..Default::default()
+                };
+                opts.features.hash_bits = hash_bits;
+                opts.label_map = label_map.into_iter().collect();
+                Ok(wirewatch_classifier::train_command(
+                    &cfg.classifier,
+                    &input,
+                    &output,
+                    &opts,
+                    &mut std::io::stdout().lock(),
+                )?)
+            }
             Command::Dedup => tools::dedup(&cfg),
         }
     });

@@ -127,16 +127,6 @@ fn each_line(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `wirewatch classify`.
-pub fn classify(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let c = wirewatch_classifier::Classifier::load(&cfg.classifier)?;
-    each_line(|n, line| {
-        c.classify_json(line)
-            .map_err(|e| format!("line {n}: {e}"))
-            .and_then(|s| serde_json::to_value(s).map_err(|e| format!("line {n}: {e}")))
-    })
-}
-
 /// `wirewatch dedup`.
 pub fn dedup(cfg: &Config) -> anyhow::Result<ExitCode> {
     let mut index = wirewatch_dedup::Index::new();
