@@ -230,6 +230,8 @@ impl Alerter {
         }
         alert.channels = delivered;
         self.ledger.record(&alert).await.map_err(ledger_err)?;
+        // Fetch to first successful delivery, once per alert (a redelivery returns above).
+        metrics::observe_alerted(story.story.fetched_at);
         tracing::info!(
             subscription = %sub.id,
             story_id = %story_id,

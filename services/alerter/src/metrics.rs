@@ -75,6 +75,12 @@ static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {
     )),
 });
 
+/// Record the end-to-end latency of an alert delivered: its story's `fetched_at` to now, in
+/// the shared `wirewatch_pipeline_latency_seconds{stage="alerter",milestone="alerted"}`.
+pub fn observe_alerted(fetched_at: chrono::DateTime<chrono::Utc>) {
+    wirewatch_runtime::metrics::observe_pipeline_latency(STAGE, "alerted", fetched_at);
+}
+
 /// The metrics.
 pub fn get() -> &'static AlerterMetrics {
     &METRICS
@@ -87,6 +93,7 @@ pub fn touch() {
     m.matches.with_label_values(&[STAGE]);
     m.duplicates.with_label_values(&[STAGE]);
     m.subscriptions.with_label_values(&[STAGE]);
+    wirewatch_runtime::metrics::touch_pipeline_latency(STAGE, "alerted");
     for channel in CHANNELS {
         m.delivery_seconds.with_label_values(&[STAGE, channel]);
         for result in RESULTS {
@@ -111,6 +118,7 @@ mod tests {
             "wirewatch_alerter_deliveries_total{channel=\"webhook\",result=\"retry\",stage=\"alerter\"}",
             "wirewatch_alerter_deliveries_total{channel=\"file\",result=\"failed\",stage=\"alerter\"}",
             "wirewatch_alerter_delivery_duration_seconds_count{channel=\"webhook\",stage=\"alerter\"}",
+            "wirewatch_pipeline_latency_seconds_count{milestone=\"alerted\",stage=\"alerter\"}",
         ] {
             assert!(text.contains(name), "missing {name}");
         }

@@ -56,14 +56,17 @@ const TRACKING: &[&str] = &[
 ];
 
 fn is_tracking(name: &str, extra: &[String]) -> bool {
-    let lower = name.to_ascii_lowercase();
+    // No allocation: this runs for every query parameter of every link.
     TRACKING
         .iter()
         .copied()
         .chain(extra.iter().map(String::as_str))
         .any(|p| match p.strip_suffix('*') {
-            Some(prefix) => lower.starts_with(&prefix.to_ascii_lowercase()),
-            None => lower == p.to_ascii_lowercase(),
+            Some(prefix) => {
+                name.len() >= prefix.len()
+                    && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            }
+            None => name.eq_ignore_ascii_case(p),
         })
 }
 

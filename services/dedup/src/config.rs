@@ -17,6 +17,32 @@ pub struct DedupConfig {
     pub min_content_chars: usize,
     /// Extra query parameters to strip from links, on top of the built-in tracking list.
     pub strip_query_params: Vec<String>,
+    /// Near-duplicate rule on or off (MinHash-LSH over word shingles).
+    pub near_enabled: bool,
+    /// Words per shingle for near-duplicate signatures.
+    pub shingle_words: usize,
+    /// LSH bands; `near_bands × near_rows` must not exceed 128 (the permutations).
+    pub near_bands: usize,
+    /// Signature rows per LSH band.
+    pub near_rows: usize,
+    /// Estimated Jaccard similarity of the shingle sets at or above which a story is a
+    /// near-duplicate of an earlier one (chosen from docs/bench/dedup.md).
+    pub near_threshold: f64,
+    /// Similarity at or above which a near-duplicate from the *same feed* is an update of the
+    /// earlier story (the feed re-published it with edits under a new GUID or link).
+    pub update_threshold: f64,
+    /// Same-story clustering (different wording, same event) on or off.
+    pub cluster_enabled: bool,
+    /// IDF-weighted Jaccard similarity of title+lead terms at or above which a new story joins
+    /// an earlier story's cluster (chosen from docs/bench/dedup.md).
+    pub cluster_threshold: f64,
+    /// How far back a story may be to share a cluster with a new one (time proximity).
+    pub cluster_window_hours: u64,
+    /// Words of the body, after the title, that form the lead for clustering.
+    pub cluster_lead_words: usize,
+    /// Hard bound on stories held in the similarity index (oldest evicted first), on top of
+    /// the time window.
+    pub max_indexed_stories: usize,
 }
 
 impl Default for DedupConfig {
@@ -26,6 +52,17 @@ impl Default for DedupConfig {
             window_days: 7,
             min_content_chars: 40,
             strip_query_params: Vec::new(),
+            near_enabled: true,
+            shingle_words: 3,
+            near_bands: 32,
+            near_rows: 4,
+            near_threshold: 0.5,
+            update_threshold: 0.8,
+            cluster_enabled: true,
+            cluster_threshold: 0.4,
+            cluster_window_hours: 48,
+            cluster_lead_words: 30,
+            max_indexed_stories: 2_000_000,
         }
     }
 }

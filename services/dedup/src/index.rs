@@ -4,19 +4,32 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wirewatch_proto::v1::{DedupRule, RawStory};
+use wirewatch_proto::v1::{ClusterMatch, DedupRule, RawStory};
 
 use crate::canon::{canonical_url, normalise_text};
 use crate::config::DedupConfig;
+use crate::minhash::{cluster_terms, fmix64, sig_of};
+use crate::sim::{SimEntry, SimIndex};
+
+/// Terms held by more stories than this in the window do not propose cluster candidates
+/// (they still weigh in the score): it bounds the work per story.
+pub const CLUSTER_MAX_DF: u32 = 1000;
+
+/// Rule name on [`ClusterMatch`] for stories joined by title+lead similarity.
+pub const CLUSTER_RULE: &str = "title_lead_similarity";
 
 /// The decision for one story.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
-    /// A new story; it starts its own cluster.
+    /// A new story; it starts its own cluster or joins the cluster of an earlier story
+    /// about the same event.
     Unique {
-        /// Cluster id (the story's id for a new story).
+        /// Cluster id (the story's id, or the matched story's cluster).
         cluster_id: String,
+        /// Why it joined another story's cluster (absent when it starts its own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster_match: Option<ClusterMatch>,
     },
     /// A copy of an earlier story.
     Duplicate {
@@ -41,6 +54,10 @@ impl Verdict {
     }
 }
 
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
 /// One identity key a story claims, with its rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -60,7 +77,7 @@ pub fn keys(story: &RawStory, cfg: &DedupConfig) -> Vec<Key> {
         }
         hex::encode(&d.finalize()[..12])
     }
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::with_capacity(4);
     if let Some(g) = story
         .guid
         .as_deref()
@@ -77,17 +94,17 @@ pub fn keys(story: &RawStory, cfg: &DedupConfig) -> Vec<Key> {
         .as_deref()
         .and_then(|l| canonical_url(l, &cfg.strip_query_params))
     {
+        // The same link within one feed comes first: with changed text it is an update.
+        out.push(Key {
+            rule: DedupRule::CanonicalUrl,
+            key: format!("f:{}", h(&[&story.feed.id, &c])),
+        });
         out.push(Key {
             rule: DedupRule::CanonicalUrl,
             key: format!("u:{}", h(&[&c])),
         });
     }
-    let body = [story.content.as_deref(), story.summary.as_deref()]
-        .into_iter()
-        .flatten()
-        .next()
-        .unwrap_or("");
-    let text = normalise_text(&format!("{}\n{}", story.title, body));
+    let text = normalise_text(&format!("{}\n{}", story.title, body_of(story)));
     if text.chars().count() >= cfg.min_content_chars {
         out.push(Key {
             rule: DedupRule::ContentHash,
@@ -97,11 +114,42 @@ pub fn keys(story: &RawStory, cfg: &DedupConfig) -> Vec<Key> {
     out
 }
 
-/// Key → (story id, cluster id) and story id → verdict.
-#[derive(Debug, Default)]
+/// The body used for content identity and similarity: full content, else the summary.
+pub fn body_of(story: &RawStory) -> &str {
+    [story.content.as_deref(), story.summary.as_deref()]
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or("")
+}
+
+/// 32-bit hash of a feed id (same-feed test for updates).
+pub fn feed_hash(feed_id: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in feed_id.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let m = fmix64(h);
+    (m ^ (m >> 32)) as u32
+}
+
+/// Key → (story id, cluster id), story id → verdict, and the similarity index of the window.
+#[derive(Default)]
 pub struct Index {
     by_key: HashMap<String, (String, String)>,
     decided: HashMap<String, Verdict>,
+    sim: Option<SimIndex>,
+    scratch: Vec<u32>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("keys", &self.by_key.len())
+            .field("decided", &self.decided.len())
+            .field("similar", &self.sim.as_ref().map_or(0, SimIndex::len))
+            .finish()
+    }
 }
 
 /// What [`Index::check`] found.
@@ -113,6 +161,8 @@ pub struct Checked {
     pub redelivery: bool,
     /// Keys newly claimed by this story (to persist).
     pub new_keys: Vec<Key>,
+    /// The similarity entry added for this story (to persist), if any.
+    pub new_entry: Option<SimEntry>,
 }
 
 impl Index {
@@ -129,6 +179,7 @@ impl Index {
                 verdict: v.clone(),
                 redelivery: true,
                 new_keys: vec![],
+                new_entry: None,
             };
         }
         let ks = keys(story, cfg);
@@ -136,21 +187,39 @@ impl Index {
             self.by_key
                 .get(&k.key)
                 .filter(|(id, _)| id != &story.id)
-                .map(|(id, cluster)| (k.rule, id.clone(), cluster.clone()))
+                .map(|(id, cluster)| (k, id.clone(), cluster.clone()))
         });
+        let mut new_entry = None;
         let verdict = match hit {
-            Some((rule, of, cluster_id)) => Verdict::Duplicate {
-                duplicate_of: of,
-                cluster_id,
-                rule,
-                score: 1.0,
-            },
-            None => Verdict::Unique {
-                cluster_id: story.id.clone(),
-            },
+            Some((key, of, cluster_id)) => {
+                // Same GUID or link in the same feed, but a text the original did not have:
+                // an edited version of it.
+                let same_feed = key.key.starts_with("g:") || key.key.starts_with("f:");
+                let rule = key.rule;
+                let changed_text = same_feed
+                    && ks.iter().any(|k| {
+                        k.rule == DedupRule::ContentHash
+                            && self.by_key.get(&k.key).is_none_or(|(o, _)| o != &of)
+                    });
+                Verdict::Duplicate {
+                    duplicate_of: of,
+                    cluster_id,
+                    rule: if changed_text {
+                        DedupRule::Update
+                    } else {
+                        rule
+                    },
+                    score: 1.0,
+                }
+            }
+            None => {
+                let (v, e) = self.check_similar(story, cfg);
+                new_entry = e;
+                v
+            }
         };
         let cluster = match &verdict {
-            Verdict::Unique { cluster_id } | Verdict::Duplicate { cluster_id, .. } => {
+            Verdict::Unique { cluster_id, .. } | Verdict::Duplicate { cluster_id, .. } => {
                 cluster_id.clone()
             }
         };
@@ -173,7 +242,110 @@ impl Index {
             verdict,
             redelivery: false,
             new_keys,
+            new_entry,
         }
+    }
+
+    fn sim_mut(&mut self, cfg: &DedupConfig) -> &mut SimIndex {
+        self.sim.get_or_insert_with(|| {
+            SimIndex::new(cfg.near_bands, cfg.near_rows, cfg.max_indexed_stories)
+        })
+    }
+
+    /// Near-duplicate and cluster rules for a story no exact rule matched. Returns the
+    /// verdict and, for a new story, the entry it added to the similarity index.
+    fn check_similar(
+        &mut self,
+        story: &RawStory,
+        cfg: &DedupConfig,
+    ) -> (Verdict, Option<SimEntry>) {
+        let time = story.fetched_at.timestamp();
+        let window_secs = (cfg.window_days.min(36_500) * 86_400) as i64;
+        let body = body_of(story);
+        let feed = feed_hash(&story.feed.id);
+        let sig = if cfg.near_enabled && story.title.len() + body.len() >= cfg.min_content_chars {
+            let text = format!("{}\n{}", story.title, body);
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let sig = sig_of(&text, cfg.shingle_words, &mut scratch);
+            self.scratch = scratch;
+            sig
+        } else {
+            None
+        };
+        if let Some(sig) = &sig {
+            let since = time.saturating_sub(window_secs);
+            let threshold = cfg.near_threshold;
+            if let Some(hit) = self.sim_mut(cfg).near(sig, since, threshold) {
+                let rule = if hit.entry.feed == feed && hit.score >= cfg.update_threshold {
+                    DedupRule::Update
+                } else {
+                    DedupRule::NearDuplicate
+                };
+                return (
+                    Verdict::Duplicate {
+                        duplicate_of: hit.entry.story_id.to_string(),
+                        cluster_id: hit.entry.cluster().to_string(),
+                        rule,
+                        score: round4(hit.score),
+                    },
+                    None,
+                );
+            }
+        }
+        let terms = if cfg.cluster_enabled {
+            cluster_terms(&story.title, body, cfg.cluster_lead_words)
+        } else {
+            Vec::new()
+        };
+        let mut cluster_match = None;
+        let mut cluster_id = story.id.clone();
+        if !terms.is_empty() {
+            let since = time.saturating_sub((cfg.cluster_window_hours.min(876_000) * 3600) as i64);
+            let sim = self.sim_mut(cfg);
+            let max_df = CLUSTER_MAX_DF;
+            if let Some((e, score)) = sim.cluster(&terms, since, cfg.cluster_threshold, max_df) {
+                cluster_id = e.cluster().to_string();
+                cluster_match = Some(ClusterMatch {
+                    story_id: e.story_id.to_string(),
+                    rule: CLUSTER_RULE.into(),
+                    score: round4(score),
+                });
+            }
+        }
+        let entry = (sig.is_some() || !terms.is_empty()).then(|| SimEntry {
+            story_id: story.id.as_str().into(),
+            cluster_id: (cluster_id != story.id).then(|| cluster_id.as_str().into()),
+            feed,
+            time,
+            sig: sig.map(Box::new),
+            terms: terms.into_boxed_slice(),
+        });
+        if let Some(e) = &entry {
+            self.sim_mut(cfg).insert(e.clone(), window_secs);
+        }
+        (
+            Verdict::Unique {
+                cluster_id,
+                cluster_match,
+            },
+            entry,
+        )
+    }
+
+    /// Restore a similarity entry from persisted state (oldest first).
+    pub fn restore_entry(&mut self, entry: SimEntry, cfg: &DedupConfig) {
+        let window_secs = (cfg.window_days.min(36_500) * 86_400) as i64;
+        self.sim_mut(cfg).insert(entry, window_secs);
+    }
+
+    /// Stories held in the similarity index.
+    pub fn similar_len(&self) -> usize {
+        self.sim.as_ref().map_or(0, SimIndex::len)
+    }
+
+    /// The similarity index, if any story was added (for measurements).
+    pub fn sim(&self) -> Option<&SimIndex> {
+        self.sim.as_ref()
     }
 
     /// Restore a key from persisted state.
@@ -258,14 +430,30 @@ mod tests {
                 score: 1.0
             }
         );
-        // Same GUID in the same feed under another id.
-        let c = story("c", "f1", Some("g1"), "https://y.com/other", "Different");
+        // Same GUID in the same feed under another id, same text: a GUID duplicate.
+        let c0 = story(
+            "c0",
+            "f1",
+            Some("g1"),
+            "https://y.com/other",
+            "Talks collapse in Istanbul",
+        );
         assert!(matches!(
-            ix.check(&c, &cfg).verdict,
+            ix.check(&c0, &cfg).verdict,
             Verdict::Duplicate {
                 rule: DedupRule::Guid,
                 ..
             }
+        ));
+        // Same GUID in the same feed with changed text: an update of the original.
+        let c = story("c", "f1", Some("g1"), "https://y.com/other", "Different");
+        assert!(matches!(
+            ix.check(&c, &cfg).verdict,
+            Verdict::Duplicate {
+                rule: DedupRule::Update,
+                ref duplicate_of,
+                ..
+            } if duplicate_of == "a"
         ));
         // Same GUID in another feed is not a duplicate by GUID.
         let d = story(

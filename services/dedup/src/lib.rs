@@ -19,6 +19,8 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod metrics;
+pub mod minhash;
+pub mod sim;
 pub mod stage;
 pub mod state;
 
@@ -28,4 +30,4 @@ pub use index::{Index, Verdict};
 pub use stage::DedupStage;
 
 /// Version of the dedup rules, stamped on every output.
-pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+exact1");
+pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+sim1");

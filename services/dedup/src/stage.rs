@@ -35,7 +35,7 @@ impl DedupStage {
         let state = State::open(&path).await?;
         let since = Utc::now() - Duration::days(cfg.window_days as i64);
         let started = std::time::Instant::now();
-        let index = state.load(since).await?;
+        let index = state.load_with(since, &cfg).await?;
         tracing::info!(path = %path.display(), keys = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "dedup state loaded");
         metrics::touch();
         metrics::get()
@@ -71,13 +71,16 @@ impl ReadyCheck for StateReady {
 pub fn output(story: RawStory, verdict: &Verdict) -> Result<Record, ProcessError> {
     let now = Utc::now();
     let rec = match verdict {
-        Verdict::Unique { cluster_id } => Record::event(
+        Verdict::Unique {
+            cluster_id,
+            cluster_match,
+        } => Record::event(
             &UniqueStory {
                 story,
                 cluster_id: cluster_id.clone(),
                 deduped_at: now,
                 dedup_version: DEDUP_VERSION.into(),
-                cluster_match: None,
+                cluster_match: cluster_match.clone(),
             },
             "dedup",
         ),
@@ -165,9 +168,13 @@ pub fn verdict_line(
     })?;
     let checked = index.check(&story, cfg);
     Ok(match checked.verdict {
-        Verdict::Unique { cluster_id } => serde_json::json!({
+        Verdict::Unique {
+            cluster_id,
+            cluster_match,
+        } => serde_json::json!({
             "id": story.id, "verdict": "unique", "duplicate_of": null,
             "cluster_id": cluster_id, "rule": null, "score": null,
+            "cluster_match": cluster_match,
         }),
         Verdict::Duplicate {
             duplicate_of,

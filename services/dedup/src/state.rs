@@ -10,8 +10,13 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use futures::TryStreamExt;
+
+use crate::config::DedupConfig;
 use crate::error::DedupError;
 use crate::index::{Checked, Index, Verdict};
+use crate::minhash::{PERMS, SIG_VERSION};
+use crate::sim::SimEntry;
 
 /// The state file.
 pub struct State {
@@ -44,14 +49,28 @@ impl State {
             "CREATE TABLE IF NOT EXISTS dedup_verdicts (story_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, seen_at INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS dedup_keys_seen ON dedup_keys(seen_at)",
             "CREATE INDEX IF NOT EXISTS dedup_verdicts_seen ON dedup_verdicts(seen_at)",
+            "CREATE TABLE IF NOT EXISTS dedup_similar (story_id TEXT PRIMARY KEY, cluster_id TEXT, feed INTEGER NOT NULL, story_time INTEGER NOT NULL, version INTEGER NOT NULL, sig BLOB, terms BLOB NOT NULL, seen_at INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS dedup_similar_seen ON dedup_similar(seen_at)",
         ] {
             sqlx::query(stmt).execute(&pool).await.map_err(open_err)?;
         }
         Ok(Self { pool })
     }
 
-    /// Load everything seen since `since` into a fresh index, and delete what is older.
+    /// Load everything seen since `since` into a fresh index (default similarity settings),
+    /// and delete what is older.
     pub async fn load(&self, since: DateTime<Utc>) -> Result<Index, DedupError> {
+        self.load_with(since, &DedupConfig::default()).await
+    }
+
+    /// Load everything seen since `since` into a fresh index built with `cfg`'s similarity
+    /// settings (banding, window), and delete what is older. Similarity entries are replayed
+    /// oldest first; entries hashed with another [`SIG_VERSION`] are skipped.
+    pub async fn load_with(
+        &self,
+        since: DateTime<Utc>,
+        cfg: &DedupConfig,
+    ) -> Result<Index, DedupError> {
         let cutoff = since.timestamp();
         sqlx::query("DELETE FROM dedup_keys WHERE seen_at < ?")
             .bind(cutoff)
@@ -61,7 +80,58 @@ impl State {
             .bind(cutoff)
             .execute(&self.pool)
             .await?;
+        sqlx::query("DELETE FROM dedup_similar WHERE seen_at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
         let mut ix = Index::new();
+        let mut rows = sqlx::query(
+            "SELECT story_id, cluster_id, feed, story_time, sig, terms FROM dedup_similar WHERE version = ? ORDER BY story_time, rowid",
+        )
+        .bind(SIG_VERSION)
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let story_id: String = row.try_get(0)?;
+            let cluster_id: Option<String> = row.try_get(1)?;
+            let feed: i64 = row.try_get(2)?;
+            let time: i64 = row.try_get(3)?;
+            let sig: Option<Vec<u8>> = row.try_get(4)?;
+            let terms: Vec<u8> = row.try_get(5)?;
+            let corrupt = |reason: &str| DedupError::Corrupt {
+                story_id: story_id.clone(),
+                reason: reason.into(),
+            };
+            let sig = match sig {
+                None => None,
+                Some(b) if b.len() == PERMS * 2 => {
+                    let mut s = [0u16; PERMS];
+                    for (o, c) in s.iter_mut().zip(b.chunks_exact(2)) {
+                        *o = u16::from_le_bytes([c[0], c[1]]);
+                    }
+                    Some(Box::new(s))
+                }
+                Some(_) => return Err(corrupt("signature has the wrong length")),
+            };
+            if terms.len() % 4 != 0 {
+                return Err(corrupt("terms blob length is not a multiple of 4"));
+            }
+            let terms: Box<[u32]> = terms
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            ix.restore_entry(
+                SimEntry {
+                    cluster_id: cluster_id.filter(|c| c != &story_id).map(Into::into),
+                    story_id: story_id.into(),
+                    feed: feed as u32,
+                    time,
+                    sig,
+                    terms,
+                },
+                cfg,
+            );
+        }
+        drop(rows);
         for row in sqlx::query("SELECT key, story_id, cluster_id FROM dedup_keys")
             .fetch_all(&self.pool)
             .await?
@@ -91,7 +161,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(), DedupError> {
         let (owner, cluster) = match &checked.verdict {
-            Verdict::Unique { cluster_id } => (story_id.to_string(), cluster_id.clone()),
+            Verdict::Unique { cluster_id, .. } => (story_id.to_string(), cluster_id.clone()),
             Verdict::Duplicate {
                 duplicate_of,
                 cluster_id,
@@ -108,6 +178,24 @@ impl State {
                 .bind(&k.key)
                 .bind(&owner)
                 .bind(&cluster)
+                .bind(now.timestamp())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(e) = &checked.new_entry {
+            let sig: Option<Vec<u8>> = e
+                .sig
+                .as_ref()
+                .map(|s| s.iter().flat_map(|v| v.to_le_bytes()).collect());
+            let terms: Vec<u8> = e.terms.iter().flat_map(|v| v.to_le_bytes()).collect();
+            sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&*e.story_id)
+                .bind(e.cluster_id.as_deref())
+                .bind(e.feed as i64)
+                .bind(e.time)
+                .bind(SIG_VERSION)
+                .bind(sig)
+                .bind(terms)
                 .bind(now.timestamp())
                 .execute(&mut *tx)
                 .await?;

@@ -1,5 +1,15 @@
-//! [`Store`]: the SQLite database (sqlx pool), its writes and its queries.
+//! [`Store`]: the database behind one interface, SQLite (embedded default) or PostgreSQL
+//! (chosen by `store.url`), its writes and its queries.
+//!
+//! Both back-ends have the same tables and columns (`migrations/sqlite`, `migrations/postgres`,
+//! each versioned by sqlx's migrator), so every statement except full-text search is one SQL
+//! text run against either pool: the [`with_pool!`] macro expands a block once per back-end,
+//! and parameters are written `$1, $2, …` in order, which SQLite reads as numbered names.
+//! Full-text search differs: FTS5 (external content, kept in step by triggers, ranked by bm25)
+//! on SQLite; a stored weighted `tsvector` with a GIN index (ranked by `ts_rank`) on
+//! PostgreSQL.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,25 +17,31 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, SqlitePool};
 use wirewatch_proto::v1::{Alert, DeadLetter, DuplicateLink, EnrichedStory, FeedHealth};
 
-use crate::config::StoreConfig;
+use crate::config::{redact_url, StoreConfig};
 use crate::error::StoreError;
 use crate::metrics::{metrics, STAGE};
-use crate::query::{fts_match, SearchQuery, MAX_LIMIT};
+use crate::query::{Cursor, SearchQuery, Sort, TextQuery, MAX_LIMIT, MAX_OFFSET};
 use crate::rows::{ts, AlertRow, DeadLetterRow, FeedHealthRow, LinkRow, StoryRow};
 
-/// The schema, applied in order on open (`_sqlx_migrations` records what ran).
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The SQLite schema, applied in order on open (`_sqlx_migrations` records what ran).
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL schema.
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Page size set before the first table is created (larger pages suit the long text
 /// columns and the FTS index).
 const PAGE_SIZE: u32 = 16_384;
 
-/// Most duplicates and alerts returned with one story.
-const MAX_RELATED: i64 = 500;
+/// Most duplicates, alerts and cluster members returned with one story or cluster.
+pub const MAX_RELATED: i64 = 500;
+
+/// Most feeds listed by [`Store::feeds`].
+pub const MAX_FEEDS: i64 = 10_000;
 
 /// Row counts, for `/api/stats`, tests and operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,41 +58,175 @@ pub struct Stats {
     pub dead_letters: u64,
 }
 
-/// What an upsert did.
+/// What a batch of story upserts did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchOutcome {
+    /// New rows.
+    pub inserted: u64,
+    /// Existing rows that took newer content.
+    pub updated: u64,
+    /// Redeliveries, and older versions of stored stories: nothing written.
+    pub unchanged: u64,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The stories, as stored event JSON.
+    pub stories: Vec<Value>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Which database a [`Store`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Upsert {
-    /// A new row.
-    Inserted,
-    /// An existing row took newer content.
-    Updated,
-    /// Nothing changed (a redelivery, or an older version of the story).
-    Unchanged,
+pub enum BackendKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl BackendKind {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$p` bound to the pool of whichever back-end `$store` uses. The body is
+/// compiled once per back-end, so the same sqlx calls type-check against each database.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($p) => $body,
+            Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Append the search filters shared by both back-ends to a query builder whose SQL so far
+/// ends inside a `WHERE` (`stories` is aliased `s`).
+macro_rules! push_filters {
+    ($qb:expr, $q:expr) => {{
+        let q: &SearchQuery = $q;
+        if let Some(topic) = &q.topic {
+            $qb.push(
+                " AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = s.id AND t.topic = ",
+            )
+            .push_bind(crate::rows::norm_topic(topic))
+            .push(")");
+        }
+        if let Some(country) = &q.country {
+            $qb.push(
+                " AND EXISTS (SELECT 1 FROM story_countries c WHERE c.story_id = s.id AND c.country = ",
+            )
+            .push_bind(crate::rows::norm_country(country))
+            .push(")");
+        }
+        if let Some(entity) = &q.entity {
+            $qb.push(
+                " AND EXISTS (SELECT 1 FROM story_entities e WHERE e.story_id = s.id AND e.entity = ",
+            )
+            .push_bind(entity.clone())
+            .push(")");
+        }
+        if let Some(source) = &q.source {
+            $qb.push(" AND s.feed_id = ").push_bind(source.clone());
+        }
+        if let Some(language) = &q.language {
+            $qb.push(" AND s.language = ").push_bind(language.clone());
+        }
+        if let Some(sev) = q.min_severity {
+            $qb.push(" AND s.severity >= ").push_bind(i64::from(sev));
+        }
+        if let Some(since) = q.since {
+            $qb.push(" AND s.sort_at >= ").push_bind(ts(since));
+        }
+        if let Some(until) = q.until {
+            $qb.push(" AND s.sort_at < ").push_bind(ts(until));
+        }
+    }};
 }
 
 /// The store database. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    backend: Backend,
     path: Arc<PathBuf>,
+    batch_max_rows: usize,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.kind().as_str())
+            .field("path", &self.path)
+            .finish()
     }
 }
 
 impl Store {
-    /// Open (creating if missing) the database at `cfg.path` or `<data_dir>/store.db` and
-    /// apply the migrations. Fails on an unusable config, an unwritable directory, a file
-    /// that is not a database, or a schema newer than this build knows.
+    /// Open the database and apply the migrations: PostgreSQL when `cfg.url` is set, else the
+    /// SQLite file at `cfg.path` or `<data_dir>/store.db` (created if missing). Fails on an
+    /// unusable config, an unwritable directory, a file that is not a database, a server that
+    /// cannot be reached, or a schema newer than this build knows.
     pub async fn open(cfg: &StoreConfig, data_dir: &Path) -> Result<Self, StoreError> {
         if cfg.max_connections == 0 {
             return Err(StoreError::Config(
                 "max_connections must be at least 1".into(),
             ));
         }
-        let path = cfg.db_path(data_dir);
+        if cfg.batch_max_rows == 0 {
+            return Err(StoreError::Config(
+                "batch_max_rows must be at least 1".into(),
+            ));
+        }
+        if cfg.retention_batch_rows == 0 {
+            return Err(StoreError::Config(
+                "retention_batch_rows must be at least 1".into(),
+            ));
+        }
+        let (backend, path) = match cfg.url.as_deref() {
+            Some(url) if cfg.is_postgres() => (Self::open_postgres(cfg, url).await?, {
+                PathBuf::from(redact_url(url))
+            }),
+            Some(url) => {
+                return Err(StoreError::Config(format!(
+                    "url {} must start with postgres:// (leave it out for SQLite)",
+                    redact_url(url)
+                )))
+            }
+            None => {
+                let path = cfg.db_path(data_dir);
+                (Self::open_sqlite(cfg, &path).await?, path)
+            }
+        };
+        let store = Store {
+            backend,
+            path: Arc::new(path),
+            batch_max_rows: cfg.batch_max_rows,
+        };
+        crate::metrics::touch();
+        let stats = store.stats().await?;
+        metrics()
+            .stories
+            .with_label_values(&[STAGE])
+            .set(i64::try_from(stats.stories).unwrap_or(i64::MAX));
+        tracing::info!(backend = store.kind().as_str(), path = %store.path.display(), stories = stats.stories, "store database open");
+        Ok(store)
+    }
+
+    async fn open_sqlite(cfg: &StoreConfig, path: &Path) -> Result<Backend, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
                 .await
@@ -87,7 +237,7 @@ impl Store {
         }
         // sqlx sets page_size first, before journal_mode and before any table exists.
         let opts = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .create_if_missing(true)
             .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
@@ -100,47 +250,86 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
-        MIGRATOR
+        SQLITE_MIGRATOR
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
-        let store = Store {
-            pool,
-            path: Arc::new(path),
-        };
-        crate::metrics::touch();
-        let stats = store.stats().await?;
-        metrics()
-            .stories
-            .with_label_values(&[STAGE])
-            .set(i64::try_from(stats.stories).unwrap_or(i64::MAX));
-        tracing::info!(path = %store.path.display(), stories = stats.stories, "store database open");
-        Ok(store)
+        Ok(Backend::Sqlite(pool))
     }
 
-    /// The database file.
+    async fn open_postgres(cfg: &StoreConfig, url: &str) -> Result<Backend, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.max_connections)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms.max(1)))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        PG_MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::MigratePostgres {
+                url: redact_url(url),
+                source,
+            })?;
+        Ok(Backend::Postgres(pool))
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// The SQLite database file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The sqlx pool, for tools and tests.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The SQLite pool, for tools and tests; `None` on PostgreSQL.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.backend {
+            Backend::Sqlite(p) => Some(p),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for tools and tests; `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// Close the pool, waiting for connections to be returned (checkpoints the WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
+        with_pool!(self, p => p.close().await)
+    }
+
+    /// The statement that starts a write transaction. On SQLite, IMMEDIATE takes the write
+    /// lock up front (waiting up to busy_timeout), so the existence check and the write see
+    /// the same database.
+    fn begin_write(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "BEGIN IMMEDIATE",
+            Backend::Postgres(_) => "BEGIN",
+        }
     }
 
     async fn timed<T>(
         kind: &'static str,
+        n: u64,
         fut: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let m = metrics();
@@ -150,154 +339,207 @@ impl Store {
             .with_label_values(&[STAGE, kind])
             .observe(start.elapsed().as_secs_f64());
         match &r {
-            Ok(_) => m.writes.with_label_values(&[STAGE, kind]).inc(),
+            Ok(_) => m.writes.with_label_values(&[STAGE, kind]).inc_by(n),
             Err(_) => m.write_errors.with_label_values(&[STAGE, kind]).inc(),
         }
         r
     }
 
-    /// Insert or update a story, its topic and country rows and its full-text entry, in one
-    /// transaction. A redelivery (same content) or an older classification of a stored story
-    /// changes nothing.
+    /// Insert or update a story, its topic, country and entity rows and its full-text entry,
+    /// in one transaction. A redelivery (same content) or an older classification of a
+    /// stored story changes nothing.
     pub async fn upsert_story(&self, s: &EnrichedStory) -> Result<(), StoreError> {
-        let outcome = Self::timed("story", async {
-            let row = StoryRow::from_event(s)?;
-            self.write_story(&row).await
-        })
-        .await?;
-        if outcome == Upsert::Inserted {
-            metrics().stories.with_label_values(&[STAGE]).inc();
-        }
-        tracing::debug!(story_id = %s.story.id, ?outcome, "story stored");
-        Ok(())
+        self.upsert_stories(std::slice::from_ref(s))
+            .await
+            .map(|_| ())
     }
 
-    async fn write_story(&self, row: &StoryRow) -> Result<Upsert, StoreError> {
+    /// Upsert many stories, `batch_max_rows` per transaction (one commit amortised over the
+    /// batch: the difference between fsync-bound and CPU-bound ingestion). Every story is
+    /// validated before anything is written, so an invalid one fails the whole call with
+    /// [`StoreError::Invalid`] and writes nothing; callers that need to isolate it (the sink)
+    /// retry the stories one by one.
+    pub async fn upsert_stories(
+        &self,
+        stories: &[EnrichedStory],
+    ) -> Result<BatchOutcome, StoreError> {
+        let rows = stories
+            .iter()
+            .map(StoryRow::from_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut total = BatchOutcome::default();
+        for chunk in rows.chunks(self.batch_max_rows.max(1)) {
+            let n = chunk.len() as u64;
+            let o = Self::timed("story", n, self.write_stories(chunk)).await?;
+            metrics()
+                .batch_rows
+                .with_label_values(&[STAGE])
+                .observe(n as f64);
+            if o.inserted > 0 {
+                metrics()
+                    .stories
+                    .with_label_values(&[STAGE])
+                    .add(i64::try_from(o.inserted).unwrap_or(i64::MAX));
+            }
+            total.inserted += o.inserted;
+            total.updated += o.updated;
+            total.unchanged += o.unchanged;
+        }
+        tracing::debug!(stories = rows.len(), ?total, "stories stored");
+        Ok(total)
+    }
+
+    /// Write one batch in one transaction with multi-row statements: look up which ids
+    /// exist, upsert all rows (the conflict clause skips redeliveries and older versions;
+    /// `RETURNING id` names the rows written), then rewrite the side rows of the written
+    /// stories. A story twice in one batch is written once, in its newest version.
+    async fn write_stories(&self, rows: &[StoryRow]) -> Result<BatchOutcome, StoreError> {
+        let first_id = rows.first().map(|r| r.id.clone()).unwrap_or_default();
         let werr = |source| StoreError::Write {
             kind: "story",
-            id: row.id.clone(),
+            id: first_id.clone(),
             source,
         };
-        // IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so the
-        // existence check and the write see the same database.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(werr)?;
-        let existed = sqlx::query_scalar::<_, i64>("SELECT seq FROM stories WHERE id = ?")
-            .bind(&row.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(werr)?
-            .is_some();
+        // Older duplicates within the batch are redeliveries as far as the caller cares.
+        let all = rows.len() as u64;
+        let rows = newest_per_id(rows);
+        let mut out = BatchOutcome {
+            unchanged: all - rows.len() as u64,
+            inserted: 0,
+            updated: 0,
+        };
         let stored_at = ts(chrono::Utc::now());
-        // The WHERE on DO UPDATE keeps redeliveries (same raw) and late older versions from
-        // rewriting the row; RETURNING yields a row only when something was written.
-        let written = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO stories (id, cluster_id, feed_id, feed_url, title, link, summary, content, \
-               language, published, fetched_at, classified_at, sort_at, topics, countries, entities, \
-               raw, stored_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET \
-               cluster_id = excluded.cluster_id, feed_id = excluded.feed_id, \
-               feed_url = excluded.feed_url, title = excluded.title, link = excluded.link, \
-               summary = excluded.summary, content = excluded.content, \
-               language = excluded.language, published = excluded.published, \
-               fetched_at = excluded.fetched_at, classified_at = excluded.classified_at, \
-               sort_at = excluded.sort_at, topics = excluded.topics, \
-               countries = excluded.countries, entities = excluded.entities, \
-               raw = excluded.raw, stored_at = excluded.stored_at \
-             WHERE excluded.raw IS NOT stories.raw \
-               AND excluded.classified_at >= stories.classified_at \
-             RETURNING seq",
-        )
-        .bind(&row.id)
-        .bind(&row.cluster_id)
-        .bind(&row.feed_id)
-        .bind(&row.feed_url)
-        .bind(&row.title)
-        .bind(&row.link)
-        .bind(&row.summary)
-        .bind(&row.content)
-        .bind(&row.language)
-        .bind(&row.published)
-        .bind(&row.fetched_at)
-        .bind(&row.classified_at)
-        .bind(&row.sort_at)
-        .bind(&row.topics_json)
-        .bind(&row.countries_json)
-        .bind(&row.entities_json)
-        .bind(&row.raw)
-        .bind(&stored_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(werr)?;
-        if written.is_none() {
-            tx.rollback().await.map_err(werr)?;
-            return Ok(Upsert::Unchanged);
+        let begin = self.begin_write();
+        let (existing, written): (HashSet<String>, HashSet<String>) = with_pool!(self, p => {
+            let mut tx = p.begin_with(begin).await.map_err(werr)?;
+            let mut existing = HashSet::new();
+            let mut written = HashSet::new();
+            for part in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new("SELECT id FROM stories WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for r in part {
+                    sep.push_bind(r.id.clone());
+                }
+                qb.push(")");
+                let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(werr)?;
+                existing.extend(ids);
+                let mut qb = QueryBuilder::new(UPSERT_STORY_HEAD);
+                qb.push_values(part, |mut b, r| {
+                    b.push_bind(r.id.clone())
+                        .push_bind(r.cluster_id.clone())
+                        .push_bind(r.feed_id.clone())
+                        .push_bind(r.feed_url.clone())
+                        .push_bind(r.title.clone())
+                        .push_bind(r.link.clone())
+                        .push_bind(r.summary.clone())
+                        .push_bind(r.content.clone())
+                        .push_bind(r.language.clone())
+                        .push_bind(r.severity)
+                        .push_bind(r.published.clone())
+                        .push_bind(r.fetched_at.clone())
+                        .push_bind(r.classified_at.clone())
+                        .push_bind(r.sort_at.clone())
+                        .push_bind(r.topics_json.clone())
+                        .push_bind(r.countries_json.clone())
+                        .push_bind(r.entities_json.clone())
+                        .push_bind(r.raw.clone())
+                        .push_bind(stored_at.clone());
+                });
+                qb.push(UPSERT_STORY_TAIL);
+                let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(werr)?;
+                let part_written: Vec<&StoryRow> = part.iter().copied().filter(|r| ids.contains(&r.id)).collect();
+                written.extend(ids);
+                if part_written.is_empty() {
+                    continue;
+                }
+                let rewritten: Vec<&&StoryRow> = part_written.iter().filter(|r| existing.contains(&r.id)).collect();
+                if !rewritten.is_empty() {
+                    for table in ["story_topics", "story_countries", "story_entities"] {
+                        let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE story_id IN ("));
+                        let mut sep = qb.separated(", ");
+                        for r in &rewritten {
+                            sep.push_bind(r.id.clone());
+                        }
+                        qb.push(")");
+                        qb.build().execute(&mut *tx).await.map_err(werr)?;
+                    }
+                }
+                let topics: Vec<(&str, &str, f64)> = part_written
+                    .iter()
+                    .flat_map(|r| r.topics.iter().map(|(t, sc)| (r.id.as_str(), t.as_str(), *sc)))
+                    .collect();
+                for chunk in topics.chunks(SIDE_ROWS_PER_STATEMENT) {
+                    let mut qb = QueryBuilder::new("INSERT INTO story_topics (story_id, topic, score) ");
+                    qb.push_values(chunk, |mut b, (id, t, sc)| {
+                        b.push_bind(id.to_string()).push_bind(t.to_string()).push_bind(*sc);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(werr)?;
+                }
+                for (table, pick) in [
+                    ("story_countries (story_id, country)", 0),
+                    ("story_entities (story_id, entity)", 1),
+                ] {
+                    let pairs: Vec<(&str, &str)> = part_written
+                        .iter()
+                        .flat_map(|r| {
+                            let list = if pick == 0 { &r.countries } else { &r.entity_ids };
+                            list.iter().map(|v| (r.id.as_str(), v.as_str()))
+                        })
+                        .collect();
+                    for chunk in pairs.chunks(SIDE_ROWS_PER_STATEMENT) {
+                        let mut qb = QueryBuilder::new(format!("INSERT INTO {table} "));
+                        qb.push_values(chunk, |mut b, (id, v)| {
+                            b.push_bind(id.to_string()).push_bind(v.to_string());
+                        });
+                        qb.build().execute(&mut *tx).await.map_err(werr)?;
+                    }
+                }
+            }
+            tx.commit().await.map_err(werr)?;
+            (existing, written)
+        });
+        for r in &rows {
+            match (written.contains(&r.id), existing.contains(&r.id)) {
+                (true, true) => out.updated += 1,
+                (true, false) => out.inserted += 1,
+                (false, _) => out.unchanged += 1,
+            }
         }
-        for table in ["story_topics", "story_countries"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE story_id = ?"))
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(werr)?;
-        }
-        for (topic, score) in &row.topics {
-            sqlx::query("INSERT INTO story_topics (story_id, topic, score) VALUES (?, ?, ?)")
-                .bind(&row.id)
-                .bind(topic)
-                .bind(score)
-                .execute(&mut *tx)
-                .await
-                .map_err(werr)?;
-        }
-        for country in &row.countries {
-            sqlx::query("INSERT INTO story_countries (story_id, country) VALUES (?, ?)")
-                .bind(&row.id)
-                .bind(country)
-                .execute(&mut *tx)
-                .await
-                .map_err(werr)?;
-        }
-        tx.commit().await.map_err(werr)?;
-        Ok(if existed {
-            Upsert::Updated
-        } else {
-            Upsert::Inserted
-        })
+        Ok(out)
     }
 
     /// Insert a duplicate link unless its id is already stored. The original story may not
     /// be stored yet: links are joined to stories at query time.
     pub async fn upsert_link(&self, l: &DuplicateLink) -> Result<(), StoreError> {
-        Self::timed("link", async {
+        Self::timed("link", 1, async {
             let r = LinkRow::from_event(l)?;
-            sqlx::query(
-                "INSERT INTO duplicates (id, story_id, duplicate_of, cluster_id, rule, score, \
-                   link, title, feed_id, raw, deduped_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&r.id)
-            .bind(&r.story_id)
-            .bind(&r.duplicate_of)
-            .bind(&r.cluster_id)
-            .bind(r.rule)
-            .bind(r.score)
-            .bind(&r.link)
-            .bind(&r.title)
-            .bind(&r.feed_id)
-            .bind(&r.raw)
-            .bind(&r.deduped_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::Write {
+            let werr = |source| StoreError::Write {
                 kind: "link",
                 id: r.id.clone(),
                 source,
-            })?;
+            };
+            with_pool!(self, p => {
+                sqlx::query(
+                    "INSERT INTO duplicates (id, story_id, duplicate_of, cluster_id, rule, score, \
+                       link, title, feed_id, raw, deduped_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(&r.id)
+                .bind(&r.story_id)
+                .bind(&r.duplicate_of)
+                .bind(&r.cluster_id)
+                .bind(r.rule)
+                .bind(r.score)
+                .bind(&r.link)
+                .bind(&r.title)
+                .bind(&r.feed_id)
+                .bind(&r.raw)
+                .bind(&r.deduped_at)
+                .execute(p)
+                .await
+                .map_err(werr)?;
+            });
             Ok(())
         })
         .await
@@ -305,24 +547,27 @@ impl Store {
 
     /// Insert an alert unless its id is already stored.
     pub async fn upsert_alert(&self, a: &Alert) -> Result<(), StoreError> {
-        Self::timed("alert", async {
+        Self::timed("alert", 1, async {
             let r = AlertRow::from_event(a)?;
-            sqlx::query(
-                "INSERT INTO alerts (id, subscription_id, story_id, raw, delivered_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&r.id)
-            .bind(&r.subscription_id)
-            .bind(&r.story_id)
-            .bind(&r.raw)
-            .bind(&r.delivered_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::Write {
+            let werr = |source| StoreError::Write {
                 kind: "alert",
                 id: r.id.clone(),
                 source,
-            })?;
+            };
+            with_pool!(self, p => {
+                sqlx::query(
+                    "INSERT INTO alerts (id, subscription_id, story_id, raw, delivered_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(&r.id)
+                .bind(&r.subscription_id)
+                .bind(&r.story_id)
+                .bind(&r.raw)
+                .bind(&r.delivered_at)
+                .execute(p)
+                .await
+                .map_err(werr)?;
+            });
             Ok(())
         })
         .await
@@ -330,24 +575,27 @@ impl Store {
 
     /// Insert a feed-health event unless its id is already stored.
     pub async fn upsert_feed_health(&self, h: &FeedHealth) -> Result<(), StoreError> {
-        Self::timed("feed_health", async {
+        Self::timed("feed_health", 1, async {
             let r = FeedHealthRow::from_event(h)?;
-            sqlx::query(
-                "INSERT INTO feed_health (id, feed_id, status, raw, observed_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&r.id)
-            .bind(&r.feed_id)
-            .bind(r.status)
-            .bind(&r.raw)
-            .bind(&r.observed_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::Write {
+            let werr = |source| StoreError::Write {
                 kind: "feed_health",
                 id: r.id.clone(),
                 source,
-            })?;
+            };
+            with_pool!(self, p => {
+                sqlx::query(
+                    "INSERT INTO feed_health (id, feed_id, status, raw, observed_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(&r.id)
+                .bind(&r.feed_id)
+                .bind(r.status)
+                .bind(&r.raw)
+                .bind(&r.observed_at)
+                .execute(p)
+                .await
+                .map_err(werr)?;
+            });
             Ok(())
         })
         .await
@@ -355,118 +603,236 @@ impl Store {
 
     /// Insert a dead letter unless its id is already stored.
     pub async fn upsert_dead_letter(&self, d: &DeadLetter) -> Result<(), StoreError> {
-        Self::timed("dead_letter", async {
+        Self::timed("dead_letter", 1, async {
             let r = DeadLetterRow::from_event(d)?;
-            sqlx::query(
-                "INSERT INTO dead_letters (id, stage, topic, reason, raw, failed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&r.id)
-            .bind(&r.stage)
-            .bind(&r.topic)
-            .bind(&r.reason)
-            .bind(&r.raw)
-            .bind(&r.failed_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::Write {
+            let werr = |source| StoreError::Write {
                 kind: "dead_letter",
                 id: r.id.clone(),
                 source,
-            })?;
+            };
+            with_pool!(self, p => {
+                sqlx::query(
+                    "INSERT INTO dead_letters (id, stage, topic, reason, raw, failed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(id) DO NOTHING",
+                )
+                .bind(&r.id)
+                .bind(&r.stage)
+                .bind(&r.topic)
+                .bind(&r.reason)
+                .bind(&r.raw)
+                .bind(&r.failed_at)
+                .execute(p)
+                .await
+                .map_err(werr)?;
+            });
             Ok(())
         })
         .await
     }
 
-    /// Stories matching `q`, newest first (published, or fetched when undated; then fetched),
-    /// as the stored event JSON. An FTS5 error is reported as an invalid `q`, never as a
-    /// server error.
+    /// Stories matching `q` in its order, as the stored event JSON (one page; see
+    /// [`Store::search_page`] for the cursor). A bad `q` is reported as an invalid parameter,
+    /// never as a server error.
     pub async fn search(&self, q: &SearchQuery) -> Result<Vec<Value>, StoreError> {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT s.id, s.raw FROM stories s WHERE 1 = 1");
-        push_filters(&mut qb, q)?;
-        qb.push(" ORDER BY s.sort_at DESC, s.fetched_at DESC, s.seq DESC LIMIT ")
-            .push_bind(i64::from(q.limit.clamp(1, MAX_LIMIT)))
-            .push(" OFFSET ")
-            .push_bind(i64::from(q.offset));
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| query_error("search", e))?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id").map_err(|e| query_error("search", e))?;
-                let raw: String = r.try_get("raw").map_err(|e| query_error("search", e))?;
-                parse_raw("story", &id, &raw)
-            })
-            .collect()
+        Ok(self.search_page(q).await?.stories)
     }
 
-    /// How many stories match `q`, ignoring `limit` and `offset`.
+    /// One page of stories matching `q`, and the cursor of the next page.
+    pub async fn search_page(&self, q: &SearchQuery) -> Result<Page, StoreError> {
+        let text = match &q.text {
+            Some(t) => TextQuery::parse(t)?,
+            None => None,
+        };
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let relevance = q.sort == Sort::Relevance && text.is_some();
+        let offset = if relevance || q.after.is_none() {
+            q.offset.min(MAX_OFFSET)
+        } else {
+            0
+        };
+        let qerr = |e| query_error("search", e);
+        let rows: Vec<(i64, String, String, String, String)> = with_pool!(self, p => {
+            let pg = matches!(self.backend, Backend::Postgres(_));
+            let mut qb = QueryBuilder::new("SELECT s.seq, s.id, s.raw, s.sort_at, s.fetched_at FROM ");
+            match (&text, relevance, pg) {
+                (Some(t), true, false) => {
+                    qb.push("stories_fts JOIN stories s ON s.seq = stories_fts.rowid WHERE stories_fts MATCH ")
+                        .push_bind(t.to_fts5());
+                }
+                (Some(t), true, true) => {
+                    qb.push("stories s, to_tsquery('simple', ")
+                        .push_bind(t.to_tsquery())
+                        .push(") query WHERE s.tsv @@ query");
+                }
+                (Some(t), false, false) => {
+                    qb.push("stories s WHERE s.seq IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ")
+                        .push_bind(t.to_fts5())
+                        .push(")");
+                }
+                (Some(t), false, true) => {
+                    qb.push("stories s WHERE s.tsv @@ to_tsquery('simple', ")
+                        .push_bind(t.to_tsquery())
+                        .push(")");
+                }
+                (None, _, _) => {
+                    qb.push("stories s WHERE 1 = 1");
+                }
+            }
+            push_filters!(qb, q);
+            if let (false, Some(Cursor::Time { sort_at, fetched_at, seq })) = (relevance, &q.after) {
+                qb.push(" AND (s.sort_at, s.fetched_at, s.seq) < (")
+                    .push_bind(sort_at.clone())
+                    .push(", ")
+                    .push_bind(fetched_at.clone())
+                    .push(", ")
+                    .push_bind(*seq)
+                    .push(")");
+            }
+            match (relevance, pg) {
+                // bm25 weights per column (title, summary, content); lower is better.
+                (true, false) => qb.push(" ORDER BY bm25(stories_fts, 10.0, 4.0, 4.0), s.seq DESC"),
+                // ts_rank's default weights: A (title) 1.0, B (summary, content) 0.4.
+                (true, true) => qb.push(" ORDER BY ts_rank(s.tsv, query) DESC, s.seq DESC"),
+                (false, _) => qb.push(" ORDER BY s.sort_at DESC, s.fetched_at DESC, s.seq DESC"),
+            };
+            qb.push(" LIMIT ")
+                .push_bind(i64::from(limit))
+                .push(" OFFSET ")
+                .push_bind(i64::from(offset));
+            let rows = qb.build().fetch_all(p).await.map_err(qerr)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<i64, _>(0).map_err(qerr)?,
+                        r.try_get::<String, _>(1).map_err(qerr)?,
+                        r.try_get::<String, _>(2).map_err(qerr)?,
+                        r.try_get::<String, _>(3).map_err(qerr)?,
+                        r.try_get::<String, _>(4).map_err(qerr)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+        });
+        let full = rows.len() == limit as usize;
+        let next_cursor = match rows.last() {
+            Some((seq, _, _, sort_at, fetched_at)) if full && !relevance => Some(Cursor::Time {
+                sort_at: sort_at.clone(),
+                fetched_at: fetched_at.clone(),
+                seq: *seq,
+            }),
+            Some(_) if full && offset + limit <= MAX_OFFSET => Some(Cursor::Offset(offset + limit)),
+            _ => None,
+        };
+        let stories = rows
+            .iter()
+            .map(|(_, id, raw, _, _)| parse_raw("story", id, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            stories,
+            next_cursor,
+        })
+    }
+
+    /// How many stories match `q`, ignoring `limit`, `offset` and the cursor.
     pub async fn count(&self, q: &SearchQuery) -> Result<u64, StoreError> {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM stories s WHERE 1 = 1");
-        push_filters(&mut qb, q)?;
-        let n: i64 = qb
-            .build_query_scalar()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| query_error("count", e))?;
+        let text = match &q.text {
+            Some(t) => TextQuery::parse(t)?,
+            None => None,
+        };
+        let n: i64 = with_pool!(self, p => {
+            let pg = matches!(self.backend, Backend::Postgres(_));
+            let mut qb = QueryBuilder::new("SELECT count(*) FROM stories s WHERE 1 = 1");
+            match (&text, pg) {
+                (Some(t), false) => {
+                    qb.push(" AND s.seq IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ")
+                        .push_bind(t.to_fts5())
+                        .push(")");
+                }
+                (Some(t), true) => {
+                    qb.push(" AND s.tsv @@ to_tsquery('simple', ")
+                        .push_bind(t.to_tsquery())
+                        .push(")");
+                }
+                (None, _) => {}
+            }
+            push_filters!(qb, q);
+            qb.build_query_scalar()
+                .fetch_one(p)
+                .await
+                .map_err(|e| query_error("count", e))?
+        });
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn links_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let qerr = |e| query_error("links", e);
+        let sql = format!(
+            "SELECT id, story_id, duplicate_of, cluster_id, rule, score, link, title, feed_id, \
+               deduped_at FROM duplicates WHERE {column} = $1 ORDER BY deduped_at, id LIMIT $2"
+        );
+        with_pool!(self, p => {
+            let rows = sqlx::query(&sql)
+                .bind(value)
+                .bind(MAX_RELATED)
+                .fetch_all(p)
+                .await
+                .map_err(qerr)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let get = |c: &str| r.try_get::<Option<String>, _>(c).map_err(qerr);
+                let score: f64 = r.try_get("score").map_err(qerr)?;
+                out.push(serde_json::json!({
+                    "id": get("id")?,
+                    "story_id": get("story_id")?,
+                    "duplicate_of": get("duplicate_of")?,
+                    "cluster_id": get("cluster_id")?,
+                    "rule": get("rule")?,
+                    "score": score,
+                    "link": get("link")?,
+                    "title": get("title")?,
+                    "feed_id": get("feed_id")?,
+                    "deduped_at": get("deduped_at")?,
+                }));
+            }
+            Ok(out)
+        })
     }
 
     /// One story as stored, plus `duplicates` (links whose `duplicate_of` is this story) and
     /// `alerts` (alerts for it); `None` if unknown.
     pub async fn story(&self, id: &str) -> Result<Option<Value>, StoreError> {
         let qerr = |e| query_error("story", e);
-        let Some(raw) = sqlx::query_scalar::<_, String>("SELECT raw FROM stories WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(qerr)?
-        else {
+        let (raw, alert_rows): (Option<String>, Vec<(String, String)>) = with_pool!(self, p => {
+            let raw = sqlx::query_scalar::<_, String>("SELECT raw FROM stories WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await
+                .map_err(qerr)?;
+            let alerts = if raw.is_some() {
+                sqlx::query_as::<_, (String, String)>(
+                    "SELECT id, raw FROM alerts WHERE story_id = $1 ORDER BY delivered_at, id LIMIT $2",
+                )
+                .bind(id)
+                .bind(MAX_RELATED)
+                .fetch_all(p)
+                .await
+                .map_err(qerr)?
+            } else {
+                Vec::new()
+            };
+            (raw, alerts)
+        });
+        let Some(raw) = raw else {
             return Ok(None);
         };
         let mut story = parse_raw("story", id, &raw)?;
-        let links = sqlx::query(
-            "SELECT id, story_id, cluster_id, rule, score, link, title, feed_id, deduped_at \
-             FROM duplicates WHERE duplicate_of = ? ORDER BY deduped_at, id LIMIT ?",
-        )
-        .bind(id)
-        .bind(MAX_RELATED)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(qerr)?;
-        let mut duplicates = Vec::with_capacity(links.len());
-        for r in &links {
-            let get = |c: &str| r.try_get::<Option<String>, _>(c).map_err(qerr);
-            let score: f64 = r.try_get("score").map_err(qerr)?;
-            duplicates.push(serde_json::json!({
-                "id": get("id")?,
-                "story_id": get("story_id")?,
-                "duplicate_of": id,
-                "cluster_id": get("cluster_id")?,
-                "rule": get("rule")?,
-                "score": score,
-                "link": get("link")?,
-                "title": get("title")?,
-                "feed_id": get("feed_id")?,
-                "deduped_at": get("deduped_at")?,
-            }));
-        }
-        let alert_rows = sqlx::query(
-            "SELECT id, raw FROM alerts WHERE story_id = ? ORDER BY delivered_at, id LIMIT ?",
-        )
-        .bind(id)
-        .bind(MAX_RELATED)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(qerr)?;
+        let duplicates = self.links_where("duplicate_of", id).await?;
         let mut alerts = Vec::with_capacity(alert_rows.len());
-        for r in &alert_rows {
-            let aid: String = r.try_get("id").map_err(qerr)?;
-            let raw: String = r.try_get("raw").map_err(qerr)?;
-            alerts.push(parse_raw("alert", &aid, &raw)?);
+        for (aid, raw) in &alert_rows {
+            alerts.push(parse_raw("alert", aid, raw)?);
         }
         match story.as_object_mut() {
             Some(obj) => {
@@ -484,68 +850,256 @@ impl Store {
         Ok(Some(story))
     }
 
+    /// A cluster: `{"id", "stories": [...], "links": [...]}` with the stored stories whose
+    /// `cluster_id` is `id` (oldest first) and the duplicate links into it (at most
+    /// [`MAX_RELATED`] of each); `None` when neither exists.
+    pub async fn cluster(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let qerr = |e| query_error("cluster", e);
+        let rows: Vec<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT id, raw FROM stories WHERE cluster_id = $1 ORDER BY sort_at, seq LIMIT $2",
+            )
+            .bind(id)
+            .bind(MAX_RELATED)
+            .fetch_all(p)
+            .await
+            .map_err(qerr)?
+        });
+        let links = self.links_where("cluster_id", id).await?;
+        if rows.is_empty() && links.is_empty() {
+            return Ok(None);
+        }
+        let stories = rows
+            .iter()
+            .map(|(sid, raw)| parse_raw("story", sid, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(serde_json::json!({
+            "id": id,
+            "stories": stories,
+            "links": links,
+        })))
+    }
+
+    /// The latest health event of every feed that reported one (by feed id, at most
+    /// [`MAX_FEEDS`]): `{"feed_id", "status", "observed_at", "stories", "health": {...}}`.
+    pub async fn feeds(&self) -> Result<Vec<Value>, StoreError> {
+        let qerr = |e| query_error("feeds", e);
+        let rows: Vec<(String, String, String, String, i64)> = with_pool!(self, p => {
+            sqlx::query_as::<_, (String, String, String, String, i64)>(
+                "SELECT h.id, h.feed_id, h.status, h.raw, \
+                   (SELECT count(*) FROM stories s WHERE s.feed_id = h.feed_id) AS stories \
+                 FROM (SELECT id, feed_id, status, raw, ROW_NUMBER() OVER \
+                         (PARTITION BY feed_id ORDER BY observed_at DESC, id DESC) AS rn \
+                       FROM feed_health) h \
+                 WHERE h.rn = 1 ORDER BY h.feed_id LIMIT $1",
+            )
+            .bind(MAX_FEEDS)
+            .fetch_all(p)
+            .await
+            .map_err(qerr)?
+        });
+        rows.iter()
+            .map(|(hid, feed_id, status, raw, stories)| {
+                let health = parse_raw("feed_health", hid, raw)?;
+                Ok(serde_json::json!({
+                    "feed_id": feed_id,
+                    "status": status,
+                    "observed_at": health.get("observed_at").cloned().unwrap_or(Value::Null),
+                    "stories": stories,
+                    "health": health,
+                }))
+            })
+            .collect()
+    }
+
     /// Row counts of every table.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM stories) AS stories, \
-                    (SELECT count(*) FROM duplicates) AS duplicates, \
-                    (SELECT count(*) FROM alerts) AS alerts, \
-                    (SELECT count(*) FROM feed_health) AS feed_health, \
-                    (SELECT count(*) FROM dead_letters) AS dead_letters",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| query_error("stats", e))?;
-        let n = |c: &str| -> Result<u64, StoreError> {
-            let v: i64 = row.try_get(c).map_err(|e| query_error("stats", e))?;
-            Ok(u64::try_from(v).unwrap_or(0))
-        };
+        let qerr = |e| query_error("stats", e);
+        let (stories, duplicates, alerts, feed_health, dead_letters): (i64, i64, i64, i64, i64) = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM stories) AS stories, \
+                        (SELECT count(*) FROM duplicates) AS duplicates, \
+                        (SELECT count(*) FROM alerts) AS alerts, \
+                        (SELECT count(*) FROM feed_health) AS feed_health, \
+                        (SELECT count(*) FROM dead_letters) AS dead_letters",
+            )
+            .fetch_one(p)
+            .await
+            .map_err(qerr)?
+        });
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Stats {
-            stories: n("stories")?,
-            duplicates: n("duplicates")?,
-            alerts: n("alerts")?,
-            feed_health: n("feed_health")?,
-            dead_letters: n("dead_letters")?,
+            stories: n(stories),
+            duplicates: n(duplicates),
+            alerts: n(alerts),
+            feed_health: n(feed_health),
+            dead_letters: n(dead_letters),
         })
+    }
+
+    /// Delete up to `limit` stories (with their topic, country and entity rows) whose
+    /// `sort_at` is before `cutoff`, that carry `topic` (when given) and none of
+    /// `keep_topics`; one short transaction. Returns how many were deleted.
+    pub(crate) async fn delete_stories_batch(
+        &self,
+        cutoff: &str,
+        topic: Option<&str>,
+        keep_topics: &[String],
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let werr = |source| StoreError::Write {
+            kind: "story",
+            id: "retention".into(),
+            source,
+        };
+        let begin = self.begin_write();
+        with_pool!(self, p => {
+            let mut tx = p.begin_with(begin).await.map_err(werr)?;
+            let mut qb = QueryBuilder::new("SELECT s.id FROM stories s WHERE s.sort_at < ");
+            qb.push_bind(cutoff.to_string());
+            if let Some(t) = topic {
+                qb.push(" AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = s.id AND t.topic = ")
+                    .push_bind(t.to_string())
+                    .push(")");
+            }
+            if !keep_topics.is_empty() {
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = s.id AND t.topic IN (");
+                let mut sep = qb.separated(", ");
+                for k in keep_topics {
+                    sep.push_bind(k.clone());
+                }
+                qb.push("))");
+            }
+            qb.push(" ORDER BY s.sort_at LIMIT ").push_bind(i64::from(limit));
+            let ids: Vec<String> = qb
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(werr)?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            for table in ["story_topics", "story_countries", "story_entities", "stories"] {
+                let col = if table == "stories" { "id" } else { "story_id" };
+                let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE {col} IN ("));
+                let mut sep = qb.separated(", ");
+                for id in &ids {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await.map_err(werr)?;
+            }
+            tx.commit().await.map_err(werr)?;
+            Ok(ids.len() as u64)
+        })
+    }
+
+    /// Delete up to `limit` rows of a side table older than `cutoff`; duplicate links only
+    /// once their original story is gone. Returns how many were deleted.
+    pub(crate) async fn delete_old_batch(
+        &self,
+        table: &'static str,
+        cutoff: &str,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let (time_col, extra) = match table {
+            "duplicates" => (
+                "deduped_at",
+                " AND NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = x.duplicate_of)",
+            ),
+            "alerts" => ("delivered_at", ""),
+            "feed_health" => ("observed_at", ""),
+            "dead_letters" => ("failed_at", ""),
+            other => {
+                return Err(StoreError::Config(format!(
+                    "retention does not know table {other}"
+                )))
+            }
+        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN (SELECT x.id FROM {table} x \
+               WHERE x.{time_col} < $1{extra} ORDER BY x.{time_col} LIMIT $2)"
+        );
+        let n = with_pool!(self, p => {
+            sqlx::query(&sql)
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .execute(p)
+                .await
+                .map_err(|source| StoreError::Write {
+                    kind: "retention",
+                    id: table.into(),
+                    source,
+                })?
+                .rows_affected()
+        });
+        Ok(n)
     }
 
     /// The `/readyz` check: the database answers `SELECT 1`.
     pub fn ready_check(&self) -> Arc<dyn wirewatch_runtime::http::ReadyCheck> {
-        Arc::new(ReadyStore(self.pool.clone()))
+        Arc::new(ReadyStore(self.clone()))
     }
 }
 
-fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &SearchQuery) -> Result<(), StoreError> {
-    if let Some(text) = &q.text {
-        if let Some(m) = fts_match(text)? {
-            qb.push(" AND s.seq IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ")
-                .push_bind(m)
-                .push(")");
+/// Stories per multi-row statement: 19 parameters each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters.
+const ROWS_PER_STATEMENT: usize = 250;
+/// Side-table rows (2–3 parameters each) per multi-row statement.
+const SIDE_ROWS_PER_STATEMENT: usize = 2_000;
+
+/// The rows to write for a batch: one per id, the newest classification (the last one on a
+/// tie), in first-seen order. Pure.
+pub(crate) fn newest_per_id(rows: &[StoryRow]) -> Vec<&StoryRow> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out: Vec<&StoryRow> = Vec::with_capacity(rows.len());
+    for r in rows {
+        match index.get(r.id.as_str()) {
+            Some(&i) => {
+                if r.classified_at >= out[i].classified_at {
+                    out[i] = r;
+                }
+            }
+            None => {
+                index.insert(&r.id, out.len());
+                out.push(r);
+            }
         }
     }
-    if let Some(topic) = &q.topic {
-        qb.push(" AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = s.id AND t.topic = ")
-            .push_bind(crate::rows::norm_topic(topic))
-            .push(")");
-    }
-    if let Some(country) = &q.country {
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM story_countries c WHERE c.story_id = s.id AND c.country = ",
-        )
-        .push_bind(crate::rows::norm_country(country))
-        .push(")");
-    }
-    if let Some(since) = q.since {
-        qb.push(" AND s.sort_at >= ").push_bind(ts(since));
-    }
-    Ok(())
+    out
 }
 
-/// A query error; FTS5 complaints about the MATCH expression are the caller's `q`.
+/// Multi-row upsert of stories (both back-ends), followed by `VALUES (…), (…)` and
+/// [`UPSERT_STORY_TAIL`]: a no-op for a redelivery (same `raw`) or an older classification;
+/// `RETURNING` yields the ids of the rows written.
+const UPSERT_STORY_HEAD: &str =
+    "INSERT INTO stories (id, cluster_id, feed_id, feed_url, title, link, \
+       summary, content, language, severity, published, fetched_at, classified_at, sort_at, \
+       topics, countries, entities, raw, stored_at) ";
+
+/// The conflict clause of [`UPSERT_STORY_HEAD`].
+const UPSERT_STORY_TAIL: &str = " ON CONFLICT(id) DO UPDATE SET \
+       cluster_id = excluded.cluster_id, feed_id = excluded.feed_id, \
+       feed_url = excluded.feed_url, title = excluded.title, link = excluded.link, \
+       summary = excluded.summary, content = excluded.content, \
+       language = excluded.language, severity = excluded.severity, \
+       published = excluded.published, \
+       fetched_at = excluded.fetched_at, classified_at = excluded.classified_at, \
+       sort_at = excluded.sort_at, topics = excluded.topics, \
+       countries = excluded.countries, entities = excluded.entities, \
+       raw = excluded.raw, stored_at = excluded.stored_at \
+     WHERE excluded.raw IS DISTINCT FROM stories.raw \
+       AND excluded.classified_at >= stories.classified_at \
+     RETURNING id";
+
+/// A query error; a full-text expression the database rejects is the caller's `q`.
 fn query_error(what: &'static str, e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         let msg = db.message();
-        if msg.starts_with("fts5:") || msg.contains("malformed MATCH") {
+        if msg.starts_with("fts5:")
+            || msg.contains("malformed MATCH")
+            || (db.code().as_deref() == Some("42601") && msg.contains("tsquery"))
+        {
             return StoreError::InvalidParam {
                 param: "q",
                 reason: msg.to_string(),
@@ -563,7 +1117,7 @@ fn parse_raw(kind: &'static str, id: &str, raw: &str) -> Result<Value, StoreErro
     })
 }
 
-struct ReadyStore(SqlitePool);
+struct ReadyStore(Store);
 
 #[async_trait]
 impl wirewatch_runtime::http::ReadyCheck for ReadyStore {
@@ -572,10 +1126,12 @@ impl wirewatch_runtime::http::ReadyCheck for ReadyStore {
     }
 
     async fn ready(&self) -> Result<(), String> {
-        sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        with_pool!(self.0, p => {
+            sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
+                .fetch_one(p)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }

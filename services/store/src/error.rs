@@ -35,6 +35,30 @@ pub enum StoreError {
         /// Cause.
         source: sqlx::Error,
     },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// Server URL, password redacted.
+        url: String,
+        /// Cause.
+        source: sqlx::Error,
+    },
+    /// A PostgreSQL migration failed.
+    #[error("cannot migrate database {url}: {source}")]
+    MigratePostgres {
+        /// Server URL, password redacted.
+        url: String,
+        /// Cause.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// Writing command output (search results, an export) failed.
+    #[error("cannot write {what}: {source}")]
+    Output {
+        /// What was being written.
+        what: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// A migration failed.
     #[error("cannot migrate database {path}: {source}")]
     Migrate {
@@ -104,7 +128,14 @@ impl StoreError {
             | StoreError::CreateDir { .. }
             | StoreError::Open { .. }
             | StoreError::Migrate { .. }
+            | StoreError::MigratePostgres { .. }
+            | StoreError::Output { .. }
             | StoreError::Corrupt { .. } => ErrorClass::Fatal,
+            // A server that is down or restarting may come back.
+            StoreError::Connect { source, .. } => match source {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => ErrorClass::Retryable,
+                other => classify_sqlx(other),
+            },
             StoreError::Invalid { .. } | StoreError::InvalidParam { .. } => ErrorClass::Data,
             StoreError::Write { source, .. } | StoreError::Query { source, .. } => {
                 classify_sqlx(source)
@@ -132,6 +163,13 @@ const SQLITE_NOTADB: i64 = 26;
 pub fn classify_sqlx(e: &sqlx::Error) -> ErrorClass {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ErrorClass::Retryable,
+        sqlx::Error::Database(db)
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some() =>
+        {
+            classify_sqlstate(db.code().as_deref().unwrap_or(""))
+        }
         sqlx::Error::Database(db) => {
             let code = db
                 .code()
@@ -151,6 +189,23 @@ pub fn classify_sqlx(e: &sqlx::Error) -> ErrorClass {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::Configuration(_)
         | sqlx::Error::WorkerCrashed => ErrorClass::Fatal,
+        _ => ErrorClass::Data,
+    }
+}
+
+/// Classify a PostgreSQL SQLSTATE: serialization failures, deadlocks, lock timeouts, too many
+/// connections, a server shutting down or a lost connection are transient; disk full, out of
+/// memory, a corrupt database, a privilege or schema problem stop the stage; data exceptions
+/// and constraint violations are about the data.
+pub fn classify_sqlstate(code: &str) -> ErrorClass {
+    match code {
+        "40001" | "40P01" | "55P03" | "53300" | "57014" | "57P01" | "57P02" | "57P03" => {
+            ErrorClass::Retryable
+        }
+        c if c.starts_with("08") => ErrorClass::Retryable,
+        c if c.starts_with("53") || c.starts_with("58") || c.starts_with("XX") => ErrorClass::Fatal,
+        // Privileges, undefined tables or columns: the schema or the role is wrong.
+        "42501" | "42P01" | "42703" | "42883" => ErrorClass::Fatal,
         _ => ErrorClass::Data,
     }
 }
@@ -182,5 +237,15 @@ mod tests {
         assert!(!e.retryable());
         let e = StoreError::Config("x".into());
         assert_eq!(e.class(), ErrorClass::Fatal);
+    }
+
+    #[test]
+    fn sqlstates() {
+        assert_eq!(classify_sqlstate("40001"), ErrorClass::Retryable);
+        assert_eq!(classify_sqlstate("08006"), ErrorClass::Retryable);
+        assert_eq!(classify_sqlstate("53100"), ErrorClass::Fatal);
+        assert_eq!(classify_sqlstate("42P01"), ErrorClass::Fatal);
+        assert_eq!(classify_sqlstate("23505"), ErrorClass::Data);
+        assert_eq!(classify_sqlstate("22P02"), ErrorClass::Data);
     }
 }

@@ -6,8 +6,12 @@
 //! - `wirewatch_store_write_duration_seconds{stage,kind}`: time of one write transaction.
 //! - `wirewatch_store_api_requests_total{stage,route,status_class}`: API requests answered.
 //! - `wirewatch_store_stories{stage}`: stories in the database.
+//! - `wirewatch_store_batch_rows{stage}`: stories per batched write transaction.
+//! - `wirewatch_store_retention_deleted_total{stage,table}`: rows deleted by retention.
+//! - `wirewatch_store_retention_errors_total{stage}`: retention passes that failed.
 //!
-//! `kind` ∈ [`KINDS`]; `route` ∈ [`ROUTES`]; `status_class` ∈ [`STATUS_CLASSES`].
+//! `kind` ∈ [`KINDS`]; `route` ∈ [`ROUTES`]; `status_class` ∈ [`STATUS_CLASSES`];
+//! `table` ∈ [`TABLES`].
 
 use std::sync::LazyLock;
 
@@ -22,8 +26,20 @@ pub const STAGE: &str = "store";
 /// Record kinds (`kind` label).
 pub const KINDS: [&str; 5] = ["story", "link", "alert", "feed_health", "dead_letter"];
 
-/// API routes (`route` label): `/api/stories`, `/api/stories/{id}`, `/api/stats`.
-pub const ROUTES: [&str; 3] = ["stories", "story", "stats"];
+/// API routes (`route` label): `/api/stories`, `/api/stories/{id}`, `/api/stats`,
+/// `/api/clusters/{id}`, `/api/feeds`, `/api/openapi.json`, and `other` (unknown paths).
+pub const ROUTES: [&str; 7] = [
+    "stories", "story", "stats", "cluster", "feeds", "openapi", "other",
+];
+
+/// Tables retention deletes from (`table` label).
+pub const TABLES: [&str; 5] = [
+    "stories",
+    "duplicates",
+    "alerts",
+    "feed_health",
+    "dead_letters",
+];
 
 /// Response status classes (`status_class` label).
 pub const STATUS_CLASSES: [&str; 3] = ["2xx", "4xx", "5xx"];
@@ -40,6 +56,12 @@ pub struct StoreMetrics {
     pub api_requests: IntCounterVec,
     /// `wirewatch_store_stories{stage}`.
     pub stories: IntGaugeVec,
+    /// `wirewatch_store_batch_rows{stage}`.
+    pub batch_rows: HistogramVec,
+    /// `wirewatch_store_retention_deleted_total{stage,table}`.
+    pub retention_deleted: IntCounterVec,
+    /// `wirewatch_store_retention_errors_total{stage}`.
+    pub retention_errors: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -76,6 +98,22 @@ static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| StoreMetrics {
         "Stories in the store database.",
         &["stage"]
     )),
+    batch_rows: must(register_histogram_vec!(
+        "wirewatch_store_batch_rows",
+        "Stories per batched write transaction.",
+        &["stage"],
+        vec![1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0]
+    )),
+    retention_deleted: must(register_int_counter_vec!(
+        "wirewatch_store_retention_deleted_total",
+        "Rows deleted by the retention job, by table.",
+        &["stage", "table"]
+    )),
+    retention_errors: must(register_int_counter_vec!(
+        "wirewatch_store_retention_errors_total",
+        "Retention passes that failed.",
+        &["stage"]
+    )),
 });
 
 /// The store's metrics.
@@ -97,6 +135,11 @@ pub fn touch() {
         }
     }
     m.stories.with_label_values(&[STAGE]);
+    m.batch_rows.with_label_values(&[STAGE]);
+    for table in TABLES {
+        m.retention_deleted.with_label_values(&[STAGE, table]);
+    }
+    m.retention_errors.with_label_values(&[STAGE]);
 }
 
 /// The `status_class` label of an HTTP status.
@@ -122,6 +165,9 @@ mod tests {
             "wirewatch_store_write_duration_seconds",
             "wirewatch_store_api_requests_total",
             "wirewatch_store_stories",
+            "wirewatch_store_batch_rows",
+            "wirewatch_store_retention_deleted_total",
+            "wirewatch_store_retention_errors_total",
         ] {
             assert!(text.contains(name), "{name} missing");
         }

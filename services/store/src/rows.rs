@@ -84,7 +84,14 @@ pub struct StoryRow {
     pub topics: Vec<(String, f64)>,
     /// Country codes, normalised, unique, in the story's order.
     pub countries: Vec<String>,
+    /// Entity ids, unique, at most [`MAX_ENTITY_ROWS`] of at most 128 bytes.
+    pub entity_ids: Vec<String>,
+    /// Severity 0–5, if classified.
+    pub severity: Option<i64>,
 }
+
+/// Most entity ids kept per story for the `entity` filter.
+pub const MAX_ENTITY_ROWS: usize = 200;
 
 impl StoryRow {
     /// Map an enriched story; fails (as data) on an unusable id.
@@ -116,6 +123,17 @@ impl StoryRow {
                 countries.push(c);
             }
         }
+        let mut entity_ids: Vec<String> = Vec::new();
+        for e in &s.entities {
+            let e = e.id.trim();
+            if !e.is_empty()
+                && e.len() <= 128
+                && entity_ids.len() < MAX_ENTITY_ROWS
+                && !entity_ids.iter().any(|x| x == e)
+            {
+                entity_ids.push(e.to_string());
+            }
+        }
         let published = s.story.published.map(ts);
         let fetched_at = ts(s.story.fetched_at);
         Ok(StoryRow {
@@ -145,6 +163,8 @@ impl StoryRow {
             raw: to_json(KIND, id, s)?,
             topics,
             countries,
+            entity_ids,
+            severity: s.severity.map(i64::from),
         })
     }
 }
@@ -363,6 +383,8 @@ mod tests {
         let r = StoryRow::from_event(&story()).unwrap();
         assert_eq!(r.topics, vec![("diplomacy".to_string(), 0.9)]);
         assert_eq!(r.countries, vec!["TR", "UA", "RU"]);
+        assert_eq!(r.entity_ids, vec!["RU"]);
+        assert_eq!(r.severity, None);
         assert_eq!(r.cluster_id, "s1", "empty cluster falls back to the id");
         assert_eq!(
             r.sort_at, "2024-05-01T12:00:00.000000Z",
