@@ -31,5 +31,10 @@ trap 'scripts/broker.sh stop' EXIT
 echo "broker at $BOOTSTRAP"
 export WIREWATCH_TEST_KAFKA="$BOOTSTRAP"
 
+scripts/prometheus.sh install
+scripts/prometheus.sh check
+scripts/validate-deploy.sh
+export WIREWATCH_TEST_PROMETHEUS="$(scripts/prometheus.sh path)"
+
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads=2 "$@"

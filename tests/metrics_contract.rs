@@ -298,6 +298,7 @@ async fn run_serves_exactly_the_documented_metrics() {
     // After a run, the on-use series exist too.
     for name in [
         "wirewatch_bus_messages_produced_total",
+        "wirewatch_bus_messages_consumed_total",
         "wirewatch_pipeline_latency_seconds",
     ] {
         assert!(served.contains(name), "{name} not served after a run");

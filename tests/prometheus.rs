@@ -5,8 +5,8 @@
 //! config scraping the run every second and loading the shipped rules
 //! (`deploy/prometheus/rules/*.yml`). Through Prometheus's HTTP API it asserts that the target
 //! is up, that the key series have the values the input implies, that every shipped rule
-//! evaluates without error, that every query of the Grafana dashboard is valid, and that no
-//! alert fires on a healthy run.
+//! evaluates without error, that every query of the Grafana dashboard is valid, that the
+//! failing feed makes its alert pending, and that nothing fires.
 //!
 //! Needs `WIREWATCH_TEST_PROMETHEUS=<path to the prometheus binary>` (`scripts/prometheus.sh`
 //! installs Debian's package and prints it). Without it the test says so loudly and returns;
@@ -273,6 +273,13 @@ async fn prometheus_scrapes_a_run_and_evaluates_the_shipped_rules() {
         }
     }
     assert!(exprs >= 25, "dashboard queries checked: {exprs}");
+    // The failing feed of the input makes its alert pending (it fires after an hour).
+    expect_value(
+        &prom,
+        r#"count(ALERTS{alertname="WirewatchFeedsFailing",alertstate="pending",status="failing"})"#,
+        1.0,
+    )
+    .await;
     // A healthy run fires nothing.
     let firing = query(&prom, r#"ALERTS{alertstate="firing"}"#)
         .await

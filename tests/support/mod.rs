@@ -88,7 +88,7 @@ pub fn scenario_feeds() -> HashMap<String, (Vec<u8>, String)> {
             "partner-77",
             SYNDICATED_LINK,
             &format!("{title} (via KKN)"),
-            &body[..body.len().min(600)],
+            &body,
         )],
     );
     m.insert(
@@ -387,4 +387,19 @@ pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Kills process `pid` (SIGKILL) when dropped during a panic, so a failing test leaves no
+/// service behind. A test that ends normally stops its processes itself.
+pub struct KillOnPanic(pub u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(self.0.to_string())
+                .status();
+        }
+    }
 }

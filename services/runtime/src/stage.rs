@@ -169,6 +169,7 @@ enum Outcome {
 type Pending = Pin<Box<dyn Future<Output = Result<(Delivery, Outcome, Instant), BusError>> + Send>>;
 
 /// Deliver `records` for `msg` (in order), then report how it ended.
+#[allow(clippy::too_many_arguments)] // one owned value per piece the future needs
 fn deliver(
     msg: Delivery,
     records: Vec<Record>,

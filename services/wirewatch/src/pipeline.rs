@@ -241,7 +241,7 @@ pub async fn run_all(cfg: Config) -> anyhow::Result<ExitCode> {
         let sub: Option<Box<dyn Subscriber>> = if inputs.is_empty() {
             None
         } else {
-            Some(Box::new(bus.subscribe(&inputs)))
+            Some(Box::new(bus.subscribe_for(stage.name(), &inputs)))
         };
         let publisher: SharedPublisher = Arc::new(bus.publisher(stage.name()));
         let token = CancellationToken::new();
