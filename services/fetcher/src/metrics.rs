@@ -10,6 +10,7 @@
 //! | `wirewatch_fetcher_fetch_duration_seconds` | histogram | `stage` |
 //! | `wirewatch_fetcher_feeds` | gauge | `stage`, `status` ∈ healthy, failing, recovered, redirected, gone |
 //! | `wirewatch_fetcher_feed_health_changes_total` | counter | `stage`, `status` (the new status) |
+//! | `wirewatch_fetcher_missed_items_total` | counter | `stage` |
 
 use std::sync::LazyLock;
 
@@ -43,6 +44,9 @@ pub struct FetcherMetrics {
     pub feeds: IntGaugeVec,
     /// `wirewatch_fetcher_feed_health_changes_total{stage,status}`.
     pub health_changes: IntCounterVec,
+    /// `wirewatch_fetcher_missed_items_total{stage}`: polls whose items were all new although
+    /// the feed had been read before — its window scrolled past unseen items between polls.
+    pub missed_items: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -52,7 +56,8 @@ fn must<T>(r: prometheus::Result<T>) -> T {
     r.expect("metric registration")
 }
 
-static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| FetcherMetrics {
+static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
+    FetcherMetrics {
     fetches: must(register_int_counter_vec!(
         "wirewatch_fetcher_fetches_total",
         "Feed fetches, by result.",
@@ -84,6 +89,12 @@ static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| FetcherMetrics {
         "Feed health status changes, by new status.",
         &["stage", "status"]
     )),
+    missed_items: must(register_int_counter_vec!(
+        "wirewatch_fetcher_missed_items_total",
+        "Polls whose items were all new although the feed had been read before: items may have scrolled out unseen.",
+        &["stage"]
+    )),
+}
 });
 
 /// The fetcher's metrics.
@@ -106,6 +117,7 @@ pub fn touch() {
         m.feeds.with_label_values(&[STAGE, s]);
         m.health_changes.with_label_values(&[STAGE, s]);
     }
+    m.missed_items.with_label_values(&[STAGE]);
 }
 
 #[cfg(test)]

@@ -186,12 +186,40 @@ async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherEr
         }
         Ok(Some((info, stories, validators))) => {
             m.fetches.with_label_values(&[STAGE, "ok"]).inc();
+            let returned = stories.len();
+            let read_before = ctx.store.seen_count(&task.spec.id).await? > 0;
             match publish_new(ctx, task, &info, stories).await {
                 Ok(Published::All(n)) => {
                     // Validators only now: had we saved them first and crashed mid-publish, the
                     // next poll would get a 304 and the unpublished stories would be lost.
                     task.row.validators = validators;
                     tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, items = info.items, duration_ms = start.elapsed().as_millis() as u64, "feed polled");
+                    if missed_items(read_before, returned, n) {
+                        m.missed_items.with_label_values(&[STAGE]).inc();
+                        tracing::warn!(stage = STAGE, feed = %task.spec.id, items = returned, "every item is new: items may have scrolled out of the feed unseen; polling sooner");
+                        // Reported on the feed-health topic with the status unchanged: not a
+                        // health change, so not counted as one.
+                        let health = missed_items_event(task, returned);
+                        let rec = Record::event(&health, STAGE).map_err(|e| FetcherError::Bus {
+                            detail: e.to_string(),
+                        })?;
+                        let delivered = publish_with_retry(
+                            &ctx.publisher,
+                            rec,
+                            &ctx.opts,
+                            &ctx.shutdown,
+                            STAGE,
+                        )
+                        .await
+                        .map_err(|e| FetcherError::Bus {
+                            detail: e.to_string(),
+                        })?;
+                        if !delivered {
+                            return Ok(Duration::ZERO);
+                        }
+                        let next = on_success(ctx, task).await?;
+                        return Ok((next / 2).max(MIN_MISSED_INTERVAL).min(next));
+                    }
                     Ok(())
                 }
                 Ok(Published::Interrupted) => return Ok(Duration::ZERO),
@@ -375,6 +403,28 @@ async fn on_failure(
     Ok(delay)
 }
 
+/// The shortest interval a feed that missed items is polled at.
+const MIN_MISSED_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Whether a poll suggests missed items: the feed had been read before, and every item it
+/// returned now is new, so nothing overlaps with what was seen — items published between the
+/// two polls may have scrolled out of the feed's window unseen. (No overlap is the test
+/// because feeds' dates are too often missing or wrong to compare.)
+fn missed_items(read_before: bool, returned: usize, new: usize) -> bool {
+    read_before && returned > 0 && new == returned
+}
+
+/// A feed-health event reporting possible missed items (status unchanged).
+fn missed_items_event(task: &FeedTask, returned: usize) -> FeedHealth {
+    let mut h = health_event(task, task.row.status, task.row.status, None);
+    h.id = stable_id(&["feed-missed", &task.spec.id, &h.observed_at.to_rfc3339()]);
+    h.error_kind = Some("missed_items".into());
+    h.error = Some(format!(
+        "all {returned} items were new: items may have scrolled out unseen between polls; polling sooner"
+    ));
+    h
+}
+
 fn record_error(e: &FetcherError) {
     metrics::get()
         .errors
@@ -441,4 +491,23 @@ fn truncate(mut s: String, max: usize) -> String {
         s.truncate(cut);
     }
     s
+}
+
+#[cfg(test)]
+mod missed_tests {
+    use super::missed_items;
+
+    #[test]
+    fn missed_items_needs_history_and_no_overlap() {
+        assert!(
+            !missed_items(false, 10, 10),
+            "first poll of a feed is not a gap"
+        );
+        assert!(missed_items(true, 10, 10));
+        assert!(
+            !missed_items(true, 10, 9),
+            "one seen item overlaps: nothing missed"
+        );
+        assert!(!missed_items(true, 0, 0), "an empty feed proves nothing");
+    }
 }

@@ -377,3 +377,50 @@ async fn connection_refused_is_a_connect_error() {
     assert_eq!(e.kind(), "connect", "{e}");
     assert!(e.retryable());
 }
+
+#[tokio::test]
+async fn a_window_with_no_overlap_reports_missed_items() {
+    let (url, served) = serve(Mode::Ok, rss(&[("a", "Alpha"), ("b", "Beta")]), "\"v1\"").await;
+    let s = setup(&url);
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let publisher: SharedPublisher = Arc::new(bus.publisher("fetcher"));
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, publisher, stop.clone());
+    // First poll: two stories, no missed-item report (nothing was read before).
+    for _ in 0..2 {
+        assert_eq!(next(&mut sub).await.topic, Topic::StoriesRaw);
+    }
+    // The feed's window moves on completely: c and d, none of a or b.
+    {
+        let mut sv = served.lock().unwrap();
+        sv.body = rss(&[("c", "Gamma"), ("d", "Delta")]);
+        sv.etag = "\"v2\"".into();
+    }
+    let mut got = vec![];
+    while got.len() < 3 {
+        got.push(next(&mut sub).await);
+    }
+    assert_eq!(stories(&got).len(), 2, "both new stories are published");
+    let health: Vec<FeedHealth> = got
+        .iter()
+        .filter(|d| d.topic == Topic::FeedsHealth)
+        .map(|d| d.decode().unwrap())
+        .collect();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].error_kind.as_deref(), Some("missed_items"));
+    assert_eq!(health[0].status, FeedStatus::Healthy, "status is unchanged");
+    let text = wirewatch_runtime::metrics::render();
+    assert!(
+        text.lines().any(|l| l
+            .starts_with("wirewatch_fetcher_missed_items_total{stage=\"fetcher\"}")
+            && !l.ends_with(" 0")),
+        "missed-items counter not incremented"
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("run stops promptly")
+        .unwrap()
+        .unwrap();
+}
