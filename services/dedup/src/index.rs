@@ -15,7 +15,9 @@ use crate::sim::{SimEntry, SimIndex};
 /// (they still weigh in the score): it bounds the work per story.
 pub const CLUSTER_MAX_DF: u32 = 1000;
 
-/// Rule name on [`ClusterMatch`] for stories joined by title+lead similarity.
+/// Rule name on [`ClusterMatch`] when the titles decided.
+pub const CLUSTER_RULE_TITLE: &str = "title_similarity";
+/// Rule name on [`ClusterMatch`] when title+lead decided.
 pub const CLUSTER_RULE: &str = "title_lead_similarity";
 
 /// The decision for one story.
@@ -292,10 +294,13 @@ impl Index {
                 );
             }
         }
-        let terms = if cfg.cluster_enabled {
-            cluster_terms(&story.title, body, cfg.cluster_lead_words)
+        let (title_terms, terms) = if cfg.cluster_enabled {
+            (
+                cluster_terms(&story.title, "", 0),
+                cluster_terms(&story.title, body, cfg.cluster_lead_words),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let mut cluster_match = None;
         let mut cluster_id = story.id.clone();
@@ -303,11 +308,18 @@ impl Index {
             let since = time.saturating_sub((cfg.cluster_window_hours.min(876_000) * 3600) as i64);
             let sim = self.sim_mut(cfg);
             let max_df = CLUSTER_MAX_DF;
-            if let Some((e, score)) = sim.cluster(&terms, since, cfg.cluster_threshold, max_df) {
+            if let Some((e, score, by_title)) =
+                sim.cluster(&title_terms, &terms, since, cfg.cluster_threshold, max_df)
+            {
                 cluster_id = e.cluster().to_string();
                 cluster_match = Some(ClusterMatch {
                     story_id: e.story_id.to_string(),
-                    rule: CLUSTER_RULE.into(),
+                    rule: if by_title {
+                        CLUSTER_RULE_TITLE
+                    } else {
+                        CLUSTER_RULE
+                    }
+                    .into(),
                     score: round4(score),
                 });
             }
@@ -319,6 +331,7 @@ impl Index {
             time,
             sig: sig.map(Box::new),
             terms: terms.into_boxed_slice(),
+            title_terms: title_terms.into_boxed_slice(),
         });
         if let Some(e) = &entry {
             self.sim_mut(cfg).insert(e.clone(), window_secs);
@@ -474,6 +487,145 @@ mod tests {
         );
         assert!(
             matches!(ix.check(&e, &cfg).verdict, Verdict::Duplicate { rule: DedupRule::ContentHash, ref duplicate_of, .. } if duplicate_of == "a")
+        );
+    }
+
+    const ARTICLE: &str = "Russian and Ukrainian delegations met in Istanbul on Friday for the first direct peace talks in three years, but the meeting ended after less than two hours without an agreement on a ceasefire.\n\nTurkish foreign minister Hakan Fidan opened the session and urged both sides to seize the opportunity. Ukraine's delegation was led by defence minister Rustem Umerov, while the Russian side was headed by presidential aide Vladimir Medinsky.\n\nThe two sides agreed on a prisoner exchange of one thousand prisoners each, the largest of the war, according to both delegations. A Ukrainian source said Russia had presented unacceptable demands, including the withdrawal of Ukrainian troops from territory still under Kyiv's control.\n\nEuropean leaders meeting in Tirana said they would tighten sanctions on Moscow if it refused an unconditional ceasefire.";
+
+    fn long_story(id: &str, feed: &str, link: &str, title: &str, body: &str) -> RawStory {
+        let mut s = story(id, feed, None, link, title);
+        s.summary = None;
+        s.content = Some(body.into());
+        s
+    }
+
+    #[test]
+    fn near_duplicate_and_update() {
+        let cfg = DedupConfig::default();
+        let mut ix = Index::new();
+        let a = long_story(
+            "a",
+            "f1",
+            "https://x.com/a",
+            "Istanbul peace talks end without ceasefire",
+            ARTICLE,
+        );
+        assert!(matches!(ix.check(&a, &cfg).verdict, Verdict::Unique { .. }));
+        // Syndicated by another outlet: new headline, boilerplate, last paragraph dropped.
+        let trimmed = ARTICLE
+            .rsplit_once("\n\n")
+            .map(|(h, _)| h)
+            .unwrap_or(ARTICLE);
+        let body = format!(
+            "{trimmed}\n\nThis story was first published by the wire service. All rights reserved."
+        );
+        let b = long_story(
+            "b",
+            "f2",
+            "https://y.com/b?utm_source=rss",
+            "Peace talks in Istanbul break up",
+            &body,
+        );
+        let c = ix.check(&b, &cfg);
+        match &c.verdict {
+            Verdict::Duplicate {
+                duplicate_of,
+                rule,
+                score,
+                cluster_id,
+            } => {
+                assert_eq!(duplicate_of, "a");
+                assert_eq!(cluster_id, "a");
+                assert_eq!(*rule, DedupRule::NearDuplicate);
+                assert!(*score >= cfg.near_threshold && *score < 1.0, "{score}");
+            }
+            v => panic!("expected a near-duplicate, got {v:?}"),
+        }
+        assert!(c.new_entry.is_none(), "duplicates are not indexed");
+        // The same feed re-publishes an edited version under a new link: an update.
+        let edited = ARTICLE.replace("less than two hours", "about ninety minutes");
+        let d = long_story(
+            "d",
+            "f1",
+            "https://x.com/a-updated",
+            "Istanbul peace talks end without ceasefire",
+            &edited,
+        );
+        assert!(matches!(
+            ix.check(&d, &cfg).verdict,
+            Verdict::Duplicate { rule: DedupRule::Update, ref duplicate_of, .. } if duplicate_of == "a"
+        ));
+        // Outside the window it is a new story.
+        let mut late = long_story("e", "f3", "https://z.com/e", "Istanbul talks", &body);
+        late.fetched_at = a.fetched_at + chrono::Duration::days(cfg.window_days as i64 + 1);
+        assert!(matches!(
+            ix.check(&late, &cfg).verdict,
+            Verdict::Unique { .. }
+        ));
+        // With the rule off, the copy is new.
+        let off = DedupConfig {
+            near_enabled: false,
+            ..DedupConfig::default()
+        };
+        let mut ix = Index::new();
+        ix.check(&a, &off);
+        assert!(matches!(ix.check(&b, &off).verdict, Verdict::Unique { .. }));
+    }
+
+    #[test]
+    fn same_event_joins_cluster() {
+        let cfg = DedupConfig::default();
+        let mut ix = Index::new();
+        let a = long_story(
+            "a",
+            "f1",
+            "https://x.com/a",
+            "Russia and Ukraine peace talks in Istanbul end without ceasefire",
+            ARTICLE,
+        );
+        ix.check(&a, &cfg);
+        let other = long_story("o", "f1", "https://x.com/o", "Central bank raises interest rates again", "The central bank raised its main interest rate by a quarter point on Thursday, citing stubborn inflation in services and wages.");
+        ix.check(&other, &cfg);
+        let b = long_story(
+            "b",
+            "f2",
+            "https://y.com/b",
+            "Istanbul peace talks: Ukraine and Russia agree prisoner swap but no ceasefire",
+            "Delegations from Ukraine and Russia agreed in Istanbul to swap a thousand prisoners each, yet failed to agree a ceasefire, officials said after the short meeting.",
+        );
+        match ix.check(&b, &cfg).verdict {
+            Verdict::Unique {
+                cluster_id,
+                cluster_match: Some(m),
+            } => {
+                assert_eq!(cluster_id, "a");
+                assert_eq!(m.story_id, "a");
+                assert_eq!(m.rule, CLUSTER_RULE_TITLE);
+                assert!(m.score >= cfg.cluster_threshold, "{}", m.score);
+            }
+            v => panic!("expected a cluster match, got {v:?}"),
+        }
+        // A third story joining via the second still gets the first one's cluster id.
+        let c = long_story(
+            "c",
+            "f3",
+            "https://z.com/c",
+            "Ukraine Russia prisoner swap agreed at Istanbul talks",
+            "A prisoner swap of a thousand each was agreed by Ukraine and Russia in Istanbul.",
+        );
+        assert!(
+            matches!(ix.check(&c, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: Some(_) } if cluster_id == "a")
+        );
+        // Unrelated story: own cluster.
+        let d = long_story(
+            "d",
+            "f3",
+            "https://z.com/d",
+            "Football club wins the league after late goal",
+            "A late goal settled the title race on the final day of the season.",
+        );
+        assert!(
+            matches!(ix.check(&d, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: None } if cluster_id == "d")
         );
     }
 

@@ -1,15 +1,29 @@
 //! # wirewatch-dedup — the dedup transform
 //!
-//! Reads `stories.raw.v1` ([`RawStory`]), writes `stories.unique.v1` ([`UniqueStory`]) for new
-//! stories and `stories.links.v1` ([`DuplicateLink`]) for duplicates, each with the rule and
-//! score that decided.
+//! Reads `stories.raw.v1` ([`RawStory`](wirewatch_proto::v1::RawStory)), writes
+//! `stories.unique.v1` ([`UniqueStory`](wirewatch_proto::v1::UniqueStory)) for new stories and
+//! `stories.links.v1` ([`DuplicateLink`](wirewatch_proto::v1::DuplicateLink)) for duplicates,
+//! each with the rule and score that decided.
+//!
+//! The rules, strongest first ([`index::Index::check`], pure):
+//! 1. exact identity: same GUID from the same feed, same canonical link ([`canon`]), same
+//!    normalised title + text. The same GUID or the same link *in the same feed* with a text
+//!    the original did not have is an **update** of it;
+//! 2. near-duplicate: MinHash-LSH over 3-word shingles ([`minhash`], [`sim`]) within the
+//!    window (`window_days`); a near-copy from the same feed above `update_threshold` is an
+//!    update;
+//! 3. same-story cluster: a new story whose title (or title + lead) is similar enough to a
+//!    story of the last `cluster_window_hours` joins that story's cluster
+//!    (`UniqueStory.cluster_match` says which story, by which rule, with which score).
 //!
 //! Modules:
-//! - [`index`]: the pure core, [`index::Index::check`], with the exact rules: same GUID from
-//!   the same feed, same canonical URL ([`canon`]), same normalised content.
+//! - [`index`]: the pure core, [`index::Index::check`].
 //! - [`canon`]: URL canonicalisation and text normalisation.
-//! - [`state`]: the SQLite file that makes the index survive restarts.
-//! - [`stage`]: the [`Processor`](wirewatch_runtime::stage::Processor) that ties them to the bus.
+//! - [`minhash`]: tokenizer, shingles, 128-permutation MinHash, cluster terms, weighted Jaccard.
+//! - [`sim`]: the window-bounded similarity index (LSH bands and term chains, with eviction).
+//! - [`state`]: the SQLite file that makes keys, verdicts and signatures survive restarts.
+//! - [`stage`]: the [`Processor`](wirewatch_runtime::stage::Processor) that ties them to the bus,
+//!   and [`stage::verdict_line`] for `wirewatch dedup`.
 //!
 //! Redelivery is harmless: a story id already decided gets the same verdict again, so its
 //! outputs are re-published identically and the downstream sinks upsert them.

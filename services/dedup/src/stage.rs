@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use wirewatch_proto::stable_id;
-use wirewatch_proto::v1::{DuplicateLink, RawStory, UniqueStory};
+use wirewatch_proto::v1::{DedupRule, DuplicateLink, RawStory, UniqueStory};
 use wirewatch_runtime::bus::{Delivery, Record};
 use wirewatch_runtime::http::ReadyCheck;
 use wirewatch_runtime::stage::{decode, ProcessError, Processor};
@@ -36,12 +36,19 @@ impl DedupStage {
         let since = Utc::now() - Duration::days(cfg.window_days as i64);
         let started = std::time::Instant::now();
         let index = state.load_with(since, &cfg).await?;
-        tracing::info!(path = %path.display(), keys = index.len(), elapsed_ms = started.elapsed().as_millis() as u64, "dedup state loaded");
+        let elapsed = started.elapsed();
+        tracing::info!(path = %path.display(), keys = index.len(), similar = index.similar_len(), elapsed_ms = elapsed.as_millis() as u64, "dedup state loaded");
         metrics::touch();
-        metrics::get()
-            .index_keys
+        let m = metrics::get();
+        m.index_keys
             .with_label_values(&["dedup"])
             .set(index.len() as i64);
+        m.similar_stories
+            .with_label_values(&["dedup"])
+            .set(index.similar_len() as i64);
+        m.restore_seconds
+            .with_label_values(&["dedup"])
+            .set(elapsed.as_secs_f64());
         Ok(Self {
             cfg,
             index,
@@ -147,8 +154,46 @@ impl Processor for DedupStage {
             m.index_keys
                 .with_label_values(&["dedup"])
                 .set(self.index.len() as i64);
+            m.similar_stories
+                .with_label_values(&["dedup"])
+                .set(self.index.similar_len() as i64);
+            match &checked.verdict {
+                Verdict::Duplicate {
+                    rule: rule @ (DedupRule::NearDuplicate | DedupRule::Update),
+                    score,
+                    ..
+                } => m
+                    .similarity
+                    .with_label_values(&["dedup", rule.as_str()])
+                    .observe(*score),
+                Verdict::Unique {
+                    cluster_match: Some(cm),
+                    ..
+                } => {
+                    m.cluster_joins.with_label_values(&["dedup"]).inc();
+                    m.similarity
+                        .with_label_values(&["dedup", "cluster"])
+                        .observe(cm.score);
+                }
+                _ => {}
+            }
         }
-        tracing::debug!(story = %story.id, verdict = checked.verdict.rule_label(), "dedup verdict");
+        match &checked.verdict {
+            Verdict::Duplicate {
+                duplicate_of,
+                rule,
+                score,
+                ..
+            } => {
+                tracing::debug!(story = %story.id, rule = rule.as_str(), duplicate_of = %duplicate_of, score, "dedup verdict")
+            }
+            Verdict::Unique {
+                cluster_id,
+                cluster_match,
+            } => {
+                tracing::debug!(story = %story.id, cluster = %cluster_id, matched = ?cluster_match.as_ref().map(|c| (&c.story_id, c.score)), "dedup verdict")
+            }
+        }
         Ok(vec![output(story, &checked.verdict)?])
     }
 }
@@ -237,6 +282,50 @@ mod tests {
         assert_eq!(out[0].topic, Topic::StoriesLinks);
         let link: DuplicateLink = serde_json::from_slice(&out[0].payload).unwrap();
         assert_eq!(link.duplicate_of, "a");
+    }
+
+    #[tokio::test]
+    async fn near_duplicate_state_survives_restart() {
+        let body = "Russian and Ukrainian delegations met in Istanbul on Friday for the first direct peace talks in three years, but the meeting ended after less than two hours without an agreement on a ceasefire. Turkish foreign minister Hakan Fidan opened the session and urged both sides to seize the opportunity. The two sides agreed on a prisoner exchange of one thousand prisoners each.";
+        let story = |id: &str, feed: &str, link: &str, text: &str| {
+            RawStory::from_json_lenient(
+                &serde_json::json!({
+                    "id": id, "title": "Istanbul talks end", "link": link, "content": text,
+                    "feed": {"id": feed, "url": format!("https://{feed}/rss")},
+                })
+                .to_string(),
+            )
+            .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let a = story("a", "f1", "https://x.com/a", body);
+        {
+            let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+                .await
+                .unwrap();
+            let out = st.process(&delivery(&a)).await.unwrap();
+            assert_eq!(out[0].topic, Topic::StoriesUnique);
+        }
+        // A fresh process: the signature comes back from the state file.
+        let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+            .await
+            .unwrap();
+        let copy = format!("{body} Copyright the wire service, all rights reserved.");
+        let b = story("b", "f2", "https://y.com/b", &copy);
+        let out = st.process(&delivery(&b)).await.unwrap();
+        assert_eq!(out[0].topic, Topic::StoriesLinks);
+        let link: DuplicateLink = serde_json::from_slice(&out[0].payload).unwrap();
+        assert_eq!(link.duplicate_of, "a");
+        assert_eq!(link.rule, DedupRule::NearDuplicate);
+        assert!(link.score > 0.5 && link.score < 1.0, "{}", link.score);
+        // Redelivered after another restart: the same verdict, not a new decision.
+        drop(st);
+        let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+            .await
+            .unwrap();
+        let again = st.process(&delivery(&b)).await.unwrap();
+        let link2: DuplicateLink = serde_json::from_slice(&again[0].payload).unwrap();
+        assert_eq!((link2.duplicate_of, link2.rule, link2.score), ("a".to_string(), link.rule, link.score));
     }
 
     #[tokio::test]

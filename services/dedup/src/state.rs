@@ -18,6 +18,14 @@ use crate::index::{Checked, Index, Verdict};
 use crate::minhash::{PERMS, SIG_VERSION};
 use crate::sim::SimEntry;
 
+fn u32s(b: &[u8]) -> Option<Box<[u32]>> {
+    (b.len() % 4 == 0).then(|| {
+        b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
 /// The state file.
 pub struct State {
     pool: SqlitePool,
@@ -49,7 +57,7 @@ impl State {
             "CREATE TABLE IF NOT EXISTS dedup_verdicts (story_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, seen_at INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS dedup_keys_seen ON dedup_keys(seen_at)",
             "CREATE INDEX IF NOT EXISTS dedup_verdicts_seen ON dedup_verdicts(seen_at)",
-            "CREATE TABLE IF NOT EXISTS dedup_similar (story_id TEXT PRIMARY KEY, cluster_id TEXT, feed INTEGER NOT NULL, story_time INTEGER NOT NULL, version INTEGER NOT NULL, sig BLOB, terms BLOB NOT NULL, seen_at INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS dedup_similar (story_id TEXT PRIMARY KEY, cluster_id TEXT, feed INTEGER NOT NULL, story_time INTEGER NOT NULL, version INTEGER NOT NULL, sig BLOB, terms BLOB NOT NULL, title_terms BLOB NOT NULL, seen_at INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS dedup_similar_seen ON dedup_similar(seen_at)",
         ] {
             sqlx::query(stmt).execute(&pool).await.map_err(open_err)?;
@@ -86,7 +94,7 @@ impl State {
             .await?;
         let mut ix = Index::new();
         let mut rows = sqlx::query(
-            "SELECT story_id, cluster_id, feed, story_time, sig, terms FROM dedup_similar WHERE version = ? ORDER BY story_time, rowid",
+            "SELECT story_id, cluster_id, feed, story_time, sig, terms, title_terms FROM dedup_similar WHERE version = ? ORDER BY story_time, rowid",
         )
         .bind(SIG_VERSION)
         .fetch(&self.pool);
@@ -112,13 +120,11 @@ impl State {
                 }
                 Some(_) => return Err(corrupt("signature has the wrong length")),
             };
-            if terms.len() % 4 != 0 {
-                return Err(corrupt("terms blob length is not a multiple of 4"));
-            }
-            let terms: Box<[u32]> = terms
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let title: Vec<u8> = row.try_get(6)?;
+            let terms =
+                u32s(&terms).ok_or_else(|| corrupt("terms blob length is not a multiple of 4"))?;
+            let title_terms = u32s(&title)
+                .ok_or_else(|| corrupt("title terms blob length is not a multiple of 4"))?;
             ix.restore_entry(
                 SimEntry {
                     cluster_id: cluster_id.filter(|c| c != &story_id).map(Into::into),
@@ -127,6 +133,7 @@ impl State {
                     time,
                     sig,
                     terms,
+                    title_terms,
                 },
                 cfg,
             );
@@ -188,7 +195,8 @@ impl State {
                 .as_ref()
                 .map(|s| s.iter().flat_map(|v| v.to_le_bytes()).collect());
             let terms: Vec<u8> = e.terms.iter().flat_map(|v| v.to_le_bytes()).collect();
-            sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            let title: Vec<u8> = e.title_terms.iter().flat_map(|v| v.to_le_bytes()).collect();
+            sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&*e.story_id)
                 .bind(e.cluster_id.as_deref())
                 .bind(e.feed as i64)
@@ -196,6 +204,7 @@ impl State {
                 .bind(SIG_VERSION)
                 .bind(sig)
                 .bind(terms)
+                .bind(title)
                 .bind(now.timestamp())
                 .execute(&mut *tx)
                 .await?;
