@@ -27,7 +27,9 @@ fi
 scripts/broker.sh install
 PORT="${WIREWATCH_BROKER_PORT:-19092}"
 BOOTSTRAP="$(scripts/broker.sh start "$PORT")"
-trap 'scripts/broker.sh stop' EXIT
+trap 'scripts/broker.sh stop; scripts/postgres.sh stop' EXIT
+export WIREWATCH_TEST_POSTGRES="$(scripts/postgres.sh start)"
+echo "postgresql at $WIREWATCH_TEST_POSTGRES"
 echo "broker at $BOOTSTRAP"
 export WIREWATCH_TEST_KAFKA="$BOOTSTRAP"
 

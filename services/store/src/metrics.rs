@@ -123,6 +123,7 @@ pub fn metrics() -> &'static StoreMetrics {
 
 /// Create every series at zero, so dashboards and tests see them before the first event.
 pub fn touch() {
+    wirewatch_runtime::metrics::touch_pipeline_latency(STAGE, "stored");
     let m = metrics();
     for kind in KINDS {
         m.writes.with_label_values(&[STAGE, kind]);

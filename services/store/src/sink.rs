@@ -88,7 +88,12 @@ impl StoreSink {
             let batch: Vec<EnrichedStory> = stories.iter().map(|(_, s)| s.clone()).collect();
             match self.store.upsert_stories(&batch).await {
                 Ok(_) => {
-                    for (i, _) in &stories {
+                    for (i, s) in &stories {
+                        wirewatch_runtime::metrics::observe_pipeline_latency(
+                            crate::metrics::STAGE,
+                            "stored",
+                            s.story.fetched_at,
+                        );
                         results[*i] = Some(Ok(Vec::new()));
                     }
                 }
@@ -131,7 +136,15 @@ impl StoreSink {
         let r = match msg.topic {
             Topic::StoriesEnriched => {
                 let s: EnrichedStory = decode(msg)?;
-                self.store.upsert_story(&s).await
+                let r = self.store.upsert_story(&s).await;
+                if r.is_ok() {
+                    wirewatch_runtime::metrics::observe_pipeline_latency(
+                        crate::metrics::STAGE,
+                        "stored",
+                        s.story.fetched_at,
+                    );
+                }
+                r
             }
             Topic::StoriesLinks => {
                 let l: DuplicateLink = decode(msg)?;

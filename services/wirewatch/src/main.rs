@@ -83,6 +83,55 @@ enum Command {
     },
     /// Deduplicate stories: JSON lines on stdin → one verdict per line on stdout.
     Dedup,
+    /// Search stored stories. QUERY: words are ANDed; "a phrase"; a OR b; -word excludes;
+    /// word* is a prefix. Exit code 1 when nothing matches.
+    Search {
+        /// The query.
+        query: String,
+        /// Topic id filter.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Country (ISO 3166-1 alpha-2) filter.
+        #[arg(long)]
+        country: Option<String>,
+        /// Entity id filter.
+        #[arg(long)]
+        entity: Option<String>,
+        /// Source feed id filter.
+        #[arg(long)]
+        source: Option<String>,
+        /// Language filter (ISO 639-1).
+        #[arg(long)]
+        language: Option<String>,
+        /// Lowest severity (0-5).
+        #[arg(long)]
+        severity: Option<u8>,
+        /// Lower time bound: RFC 3339, a date, or an age (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// relevance (default) or time.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Most results (1-500).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print the stored events as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export stored stories, newest first, as JSON lines or CSV (progress on stderr for more
+    /// than 1,000 stories).
+    Export {
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: wirewatch_store::cli::ExportFormat,
+        /// Only stories since: RFC 3339, a date, or an age (7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only stories matching this full-text query.
+        #[arg(long)]
+        query: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +234,59 @@ fn main() -> ExitCode {
                 )?)
             }
             Command::Dedup => tools::dedup(&cfg),
+            Command::Search {
+                query,
+                topic,
+                country,
+                entity,
+                source,
+                language,
+                severity,
+                since,
+                sort,
+                limit,
+                json,
+            } => {
+                let args = wirewatch_store::cli::SearchArgs {
+                    query,
+                    topic,
+                    country,
+                    entity,
+                    source,
+                    language,
+                    severity,
+                    since,
+                    sort,
+                    limit,
+                    json,
+                };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                Ok(
+                    wirewatch_store::cli::search(&cfg.store, &cfg.data_dir, &args, &mut out)
+                        .await?,
+                )
+            }
+            Command::Export {
+                format,
+                since,
+                query,
+            } => {
+                let args = wirewatch_store::cli::ExportArgs {
+                    format,
+                    since,
+                    query,
+                };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let mut progress = std::io::stderr();
+                Ok(wirewatch_store::cli::export(
+                    &cfg.store,
+                    &cfg.data_dir,
+                    &args,
+                    &mut out,
+                    &mut progress,
+                )
+                .await?)
+            }
         }
     });
     match result {

@@ -125,13 +125,24 @@ async fn build(
             let s = wirewatch_store::Store::open(&cfg.store, &cfg.data_dir).await?;
             checks.push(s.ready_check());
             api = wirewatch_store::api_router(s.clone());
-            processor(
+            // Retention runs beside the sink and stops with it.
+            let retention = tokio::spawn(wirewatch_store::run_retention(
+                s.clone(),
+                cfg.store.clone(),
+                token.clone(),
+            ));
+            let sink = processor(
                 wirewatch_store::StoreSink::new(s),
                 sub()?,
                 publisher,
                 opts,
                 token,
-            )
+            );
+            Box::pin(async move {
+                let r = sink.await;
+                let _ = retention.await;
+                r
+            })
         }
     };
     Ok(Built { checks, api, task })
