@@ -178,7 +178,7 @@ async fn five_services_over_kafka_survive_kill_9() {
             .iter()
             .map(|s| {
                 let l = log(s);
-                let tail: Vec<&str> = l.lines().rev().take(15).collect();
+                let tail: Vec<&str> = l.lines().rev().take(40).collect();
                 format!(
                     "--- {s}.log (last lines, newest first)\n{}",
                     tail.join("\n")

@@ -14,6 +14,9 @@ pub struct AlerterConfig {
     pub subscriptions_file: PathBuf,
     /// Time limit of one webhook request (connect, send, response headers).
     pub webhook_timeout_ms: u64,
+    /// Time limit of each step of an SMTP exchange (connect, each command); the whole
+    /// exchange is limited to four times this.
+    pub smtp_timeout_ms: u64,
     /// Attempts per delivery (webhook request or file append) before the alert goes to the
     /// dead-letter topic; at least 1.
     pub max_attempts: u32,
@@ -23,6 +26,9 @@ pub struct AlerterConfig {
     pub retry_max_ms: u64,
     /// Deliveries (of different subscriptions, for one story) that may run at once; at least 1.
     pub max_concurrent_deliveries: usize,
+    /// (cluster, story) pairs remembered in the ledger for the `cluster_size` query field; the
+    /// oldest are forgotten first. At least 1.
+    pub max_tracked_cluster_stories: u64,
 }
 
 impl Default for AlerterConfig {
@@ -30,10 +36,12 @@ impl Default for AlerterConfig {
         Self {
             subscriptions_file: PathBuf::from("config/subscriptions.toml"),
             webhook_timeout_ms: 10_000,
+            smtp_timeout_ms: 10_000,
             max_attempts: 4,
             retry_initial_ms: 500,
             retry_max_ms: 10_000,
             max_concurrent_deliveries: 8,
+            max_tracked_cluster_stories: crate::ledger::DEFAULT_MAX_CLUSTER_ROWS,
         }
     }
 }
@@ -41,6 +49,9 @@ impl Default for AlerterConfig {
 impl AlerterConfig {
     pub(crate) fn webhook_timeout(&self) -> Duration {
         Duration::from_millis(self.webhook_timeout_ms.max(1))
+    }
+    pub(crate) fn smtp_timeout(&self) -> Duration {
+        Duration::from_millis(self.smtp_timeout_ms.max(1))
     }
     pub(crate) fn retry_initial(&self) -> Duration {
         Duration::from_millis(self.retry_initial_ms)

@@ -1,5 +1,6 @@
-//! Delivery channels: webhook (HTTP POST with retries and an optional HMAC signature) and
-//! JSON-lines file. Also the pure pieces they use: the alert built for a match, the body
+//! Delivery channels: webhook (HTTP POST with retries and an optional HMAC signature),
+//! Slack-compatible incoming webhook (`{"text": ...}`), email over SMTP (plain text + HTML,
+//! via `lettre`) and JSON-lines file. Also the pure pieces they use: the alert built for a match, the body
 //! signature, the retry classification of a response.
 
 use std::future::Future;
@@ -16,7 +17,7 @@ use wirewatch_runtime::backoff::Backoff;
 use crate::config::AlerterConfig;
 use crate::error::AlerterError;
 use crate::metrics::{self, STAGE};
-use crate::subscription::{redact_url, Subscription};
+use crate::subscription::{redact_url, EmailTarget, Subscription};
 
 /// Header carrying the alert id, for receivers to deduplicate on.
 pub const DELIVERY_HEADER: &str = "X-Wirewatch-Delivery";
@@ -60,6 +61,81 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Escape `&`, `<`, `>` for Slack's mrkdwn.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Escape text for HTML.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The details line shared by the message formats: feed, topics, countries, severity.
+fn details(alert: &Alert, severity: Option<u8>) -> String {
+    let mut parts = vec![format!("source: {}", alert.feed.id)];
+    if !alert.topics.is_empty() {
+        parts.push(format!("topics: {}", alert.topics.join(", ")));
+    }
+    if !alert.countries.is_empty() {
+        parts.push(format!("countries: {}", alert.countries.join(", ")));
+    }
+    if let Some(s) = severity {
+        parts.push(format!("severity: {s}/5"));
+    }
+    parts.join(" · ")
+}
+
+/// The Slack message body: `{"text": "..."}` with the linked title, the details and the
+/// subscription.
+pub fn slack_body(alert: &Alert, severity: Option<u8>) -> serde_json::Value {
+    let title = slack_escape(&alert.title);
+    let headline = match &alert.link {
+        Some(link) => format!("*<{}|{title}>*", slack_escape(link)),
+        None => format!("*{title}*"),
+    };
+    let text = format!(
+        "{headline}\n{}\nsubscription `{}`",
+        slack_escape(&details(alert, severity)),
+        slack_escape(&alert.subscription_id)
+    );
+    serde_json::json!({ "text": text })
+}
+
+/// Subject, plain-text body and HTML body of an alert email.
+pub fn email_parts(alert: &Alert, severity: Option<u8>) -> (String, String, String) {
+    // Subjects are one line; titles from feeds sometimes carry newlines.
+    let title: String = alert
+        .title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let subject = format!("[wirewatch] {title}");
+    let details = details(alert, severity);
+    let link = alert.link.as_deref().unwrap_or("");
+    let plain = format!(
+        "{title}\n{link}\n\n{details}\nsubscription: {} ({})\nalert id: {}\n",
+        alert.subscription_id, alert.query, alert.id
+    );
+    let headline = match &alert.link {
+        Some(l) => format!("<a href=\"{}\">{}</a>", html_escape(l), html_escape(&title)),
+        None => html_escape(&title),
+    };
+    let html = format!(
+        "<html><body><h2>{headline}</h2><p>{}</p><p>subscription <code>{}</code>: <code>{}</code><br>alert id {}</p></body></html>",
+        html_escape(&details),
+        html_escape(&alert.subscription_id),
+        html_escape(&alert.query),
+        html_escape(&alert.id)
+    );
+    (subject, plain, html)
+}
+
 /// What a webhook response status means for the delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
@@ -92,6 +168,7 @@ pub(crate) struct Deliverer {
     retry_initial: Duration,
     retry_max: Duration,
     webhook_timeout: Duration,
+    smtp_timeout: Duration,
     /// Appends from concurrent deliveries go one at a time, so lines never interleave.
     file_lock: tokio::sync::Mutex<()>,
 }
@@ -117,6 +194,7 @@ impl Deliverer {
             retry_initial: cfg.retry_initial(),
             retry_max: cfg.retry_max(),
             webhook_timeout: cfg.webhook_timeout(),
+            smtp_timeout: cfg.smtp_timeout(),
             file_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -132,13 +210,92 @@ impl Deliverer {
     ) -> Attempted {
         let signature = sub.secret.as_ref().map(|k| signature(k.as_bytes(), body));
         self.with_retries("webhook", || {
-            self.post_once(sub, url, alert_id, body, signature.as_deref())
+            self.post_once("webhook", sub, url, alert_id, body, signature.as_deref())
+        })
+        .await
+    }
+
+    /// POST the alert as a Slack message to the subscription's `slack_url`, with the same
+    /// retries as the webhook.
+    pub(crate) async fn slack(
+        &self,
+        sub: &Subscription,
+        url: &reqwest::Url,
+        alert: &Alert,
+        severity: Option<u8>,
+    ) -> Attempted {
+        let body = slack_body(alert, severity).to_string().into_bytes();
+        self.with_retries("slack", || {
+            self.post_once("slack", sub, url, &alert.id, &body, None)
+        })
+        .await
+    }
+
+    /// Send the alert as an email (plain text and HTML alternatives) through the
+    /// subscription's SMTP server, retrying connect errors, timeouts and 4xx replies.
+    pub(crate) async fn email(
+        &self,
+        sub: &Subscription,
+        target: &EmailTarget,
+        alert: &Alert,
+        severity: Option<u8>,
+    ) -> Attempted {
+        let fail = |reason: String, retryable: bool| AlerterError::Email {
+            subscription: sub.id.clone(),
+            endpoint: target.endpoint.clone(),
+            reason,
+            retryable,
+        };
+        let (subject, plain, html) = email_parts(alert, severity);
+        let mut builder = lettre::Message::builder()
+            .from(target.from.clone())
+            .subject(subject)
+            // The alert id: a re-sent alert carries the same Message-ID.
+            .message_id(Some(format!("<{}@wirewatch>", alert.id)));
+        for to in &target.to {
+            builder = builder.to(to.clone());
+        }
+        let message = builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+            plain, html,
+        ));
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                return self
+                    .with_retries("email", || {
+                        let e = fail(format!("cannot build the message: {e}"), false);
+                        async move { Err(e) }
+                    })
+                    .await
+            }
+        };
+        self.with_retries("email", || async {
+            use lettre::AsyncTransport;
+            let transport =
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&target.url)
+                    .map_err(|e| fail(format!("bad smtp_url: {e}"), false))?
+                    .timeout(Some(self.smtp_timeout))
+                    .build();
+            // Bound the whole exchange, not only each read.
+            match tokio::time::timeout(self.smtp_timeout * 4, transport.send(message.clone())).await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => {
+                    let retryable = !e.is_permanent() && !e.is_client();
+                    Err(fail(e.to_string(), retryable))
+                }
+                Err(_) => Err(fail(
+                    format!("timed out after {} ms", (self.smtp_timeout * 4).as_millis()),
+                    true,
+                )),
+            }
         })
         .await
     }
 
     async fn post_once(
         &self,
+        channel: &'static str,
         sub: &Subscription,
         url: &reqwest::Url,
         alert_id: &str,
@@ -147,6 +304,7 @@ impl Deliverer {
     ) -> Result<(), AlerterError> {
         let fail = |reason: String, retryable: bool, retry_after: Option<Duration>| {
             AlerterError::Webhook {
+                channel,
                 subscription: sub.id.clone(),
                 endpoint: redact_url(url.as_str()),
                 reason,
@@ -332,6 +490,11 @@ mod tests {
             file: Some(path.clone()),
             enabled: true,
             secret: None,
+            slack_url: None,
+            smtp_url: None,
+            email_to: vec![],
+            email_from: None,
+            once_per_cluster: true,
         };
         for _ in 0..2 {
             let r = d.file(&sub, &path, b"{\"a\":1}\n").await;

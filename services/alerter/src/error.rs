@@ -70,12 +70,14 @@ pub enum AlerterError {
     /// The HTTP client cannot be built (TLS set-up).
     #[error("cannot build http client: {0}")]
     HttpClient(String),
-    /// A webhook delivery failed. `endpoint` is scheme, host and port only: webhook paths often
-    /// carry secrets.
-    #[error("subscription '{subscription}': webhook {endpoint}: {reason}")]
+    /// A webhook or Slack delivery failed. `endpoint` is scheme, host and port only: webhook
+    /// paths often carry secrets.
+    #[error("subscription '{subscription}': {channel} {endpoint}: {reason}")]
     Webhook {
         /// Subscription id.
         subscription: String,
+        /// `webhook` or `slack`.
+        channel: &'static str,
         /// Redacted endpoint.
         endpoint: String,
         /// What happened (status, connect error, timeout).
@@ -84,6 +86,19 @@ pub enum AlerterError {
         retryable: bool,
         /// The receiver's `Retry-After`, if it sent one.
         retry_after: Option<std::time::Duration>,
+    },
+    /// An email could not be built or sent. `endpoint` is scheme, host and port of the SMTP
+    /// server (never its credentials).
+    #[error("subscription '{subscription}': email via {endpoint}: {reason}")]
+    Email {
+        /// Subscription id.
+        subscription: String,
+        /// Redacted SMTP endpoint.
+        endpoint: String,
+        /// What happened (connect error, timeout, SMTP reply).
+        reason: String,
+        /// Whether sending again may succeed (connect errors, timeouts, 4xx replies).
+        retryable: bool,
     },
     /// Appending to an alerts file failed.
     #[error("subscription '{subscription}': cannot append to {path}: {source}")]
@@ -110,7 +125,9 @@ impl AlerterError {
     pub fn retryable(&self) -> bool {
         match self {
             AlerterError::Ledger { .. } | AlerterError::File { .. } => true,
-            AlerterError::Webhook { retryable, .. } => *retryable,
+            AlerterError::Webhook { retryable, .. } | AlerterError::Email { retryable, .. } => {
+                *retryable
+            }
             AlerterError::ReadSubscriptions { .. }
             | AlerterError::ParseSubscriptions { .. }
             | AlerterError::InvalidSubscription { .. }

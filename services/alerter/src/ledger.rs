@@ -1,5 +1,11 @@
-//! The delivery ledger: which (subscription, story) pairs were alerted, ever. SQLite in WAL
-//! mode at `<data_dir>/alerter.db`, so the answer survives restarts and redeliveries.
+//! The delivery ledger: which (subscription, story) pairs and which (subscription, story
+//! cluster) pairs were alerted, ever, and how many stories of each recent cluster the alerter
+//! has seen (for `cluster_size`). SQLite in WAL mode at `<data_dir>/alerter.db`, so the answers
+//! survive restarts and redeliveries.
+//!
+//! Cluster membership is bounded: at most `max_tracked_cluster_stories` (story, cluster) rows
+//! are kept; the oldest are dropped first, so a cluster not seen for a long time starts counting
+//! again from the stories still kept.
 //!
 //! The alerter checks the ledger before delivering and records right after a successful
 //! delivery. A crash between the two re-delivers once after restart; receivers deduplicate on
@@ -17,27 +23,58 @@ use wirewatch_runtime::http::ReadyCheck;
 use crate::error::AlerterError;
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `cluster_alerts` and `cluster_stories` (created on open; version 1
+/// databases upgrade in place).
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS delivered (
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS delivered (
     subscription_id TEXT NOT NULL,
     story_id        TEXT NOT NULL,
     alert_id        TEXT NOT NULL,
     delivered_at    TEXT NOT NULL,
     alert_json      TEXT NOT NULL,
     PRIMARY KEY (subscription_id, story_id)
-) WITHOUT ROWID";
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS cluster_alerts (
+    subscription_id TEXT NOT NULL,
+    cluster_id      TEXT NOT NULL,
+    story_id        TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, cluster_id)
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS cluster_stories (
+    cluster_id TEXT NOT NULL,
+    story_id   TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (cluster_id, story_id)
+) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS cluster_stories_seq ON cluster_stories (seq)",
+];
+
+/// How often (in new cluster rows) the cluster table is trimmed to its bound.
+const TRIM_EVERY: u64 = 256;
+
+/// Default bound on (cluster, story) rows kept for `cluster_size`.
+pub const DEFAULT_MAX_CLUSTER_ROWS: u64 = 200_000;
 
 /// The ledger. Cheap to clone (a pool handle).
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pool: SqlitePool,
     path: PathBuf,
+    max_cluster_rows: u64,
+    inserted: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ledger {
-    /// Open (creating if needed) `<data_dir>/alerter.db`.
+    /// Open (creating if needed) `<data_dir>/alerter.db`, keeping the default bound on
+    /// cluster membership rows.
     pub async fn open(data_dir: &Path) -> Result<Self, AlerterError> {
+        Self::open_with(data_dir, DEFAULT_MAX_CLUSTER_ROWS).await
+    }
+
+    /// Open `<data_dir>/alerter.db`, keeping at most `max_cluster_rows` (cluster, story) rows.
+    pub async fn open_with(data_dir: &Path, max_cluster_rows: u64) -> Result<Self, AlerterError> {
         let path = data_dir.join("alerter.db");
         let fail = |reason: String| AlerterError::LedgerOpen {
             path: path.clone(),
@@ -66,15 +103,109 @@ impl Ledger {
                 "schema version {version} is newer than this alerter's ({SCHEMA_VERSION})"
             )));
         }
-        sqlx::query(SCHEMA)
-            .execute(&pool)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt)
+                .execute(&pool)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
         sqlx::query(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .execute(&pool)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool,
+            path,
+            max_cluster_rows: max_cluster_rows.max(1),
+            inserted: Default::default(),
+        })
+    }
+
+    /// Note that `story_id` belongs to `cluster_id` (idempotent) and return how many stories
+    /// of the cluster are known, this one included.
+    pub async fn see_cluster_story(
+        &self,
+        cluster_id: &str,
+        story_id: &str,
+    ) -> Result<u64, AlerterError> {
+        let err = |source| AlerterError::Ledger {
+            op: "cluster size",
+            subscription: String::new(),
+            story_id: story_id.into(),
+            source,
+        };
+        let done = sqlx::query(
+            "INSERT INTO cluster_stories (cluster_id, story_id, seq)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cluster_stories))
+             ON CONFLICT (cluster_id, story_id) DO NOTHING",
+        )
+        .bind(cluster_id)
+        .bind(story_id)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        if done.rows_affected() > 0 {
+            let n = self
+                .inserted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n.is_multiple_of(TRIM_EVERY) {
+                self.trim_clusters().await.map_err(err)?;
+            }
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM cluster_stories WHERE cluster_id = ?1")
+                .bind(cluster_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0).max(1))
+    }
+
+    /// Drop the oldest cluster rows beyond the bound.
+    async fn trim_clusters(&self) -> Result<(), sqlx::Error> {
+        let keep = i64::try_from(self.max_cluster_rows).unwrap_or(i64::MAX);
+        sqlx::query(
+            "DELETE FROM cluster_stories WHERE seq <= (SELECT MAX(seq) FROM cluster_stories) - ?1",
+        )
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Rows in the cluster membership table (for tests and diagnostics).
+    pub async fn cluster_rows(&self) -> Result<u64, AlerterError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cluster_stories")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|source| AlerterError::Ledger {
+                op: "cluster rows",
+                subscription: String::new(),
+                story_id: String::new(),
+                source,
+            })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The story already alerted for (subscription, cluster), if any.
+    pub async fn cluster_alerted(
+        &self,
+        subscription_id: &str,
+        cluster_id: &str,
+    ) -> Result<Option<String>, AlerterError> {
+        sqlx::query_scalar(
+            "SELECT story_id FROM cluster_alerts WHERE subscription_id = ?1 AND cluster_id = ?2",
+        )
+        .bind(subscription_id)
+        .bind(cluster_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|source| AlerterError::Ledger {
+            op: "cluster lookup",
+            subscription: subscription_id.into(),
+            story_id: String::new(),
+            source,
+        })
     }
 
     /// The alert delivered for (subscription, story), if any. `Ok(Some(None))` when the pair
@@ -104,7 +235,8 @@ impl Ledger {
         }))
     }
 
-    /// Record a delivered alert. Recording the same pair twice keeps the first.
+    /// Record a delivered alert, for its (subscription, story) and (subscription, cluster)
+    /// pairs, in one transaction. Recording the same pair twice keeps the first.
     pub async fn record(&self, alert: &Alert) -> Result<(), AlerterError> {
         let err = |source| AlerterError::Ledger {
             op: "record",
@@ -116,6 +248,7 @@ impl Ledger {
             alert_id: alert.id.clone(),
             reason: e.to_string(),
         })?;
+        let mut tx = self.pool.begin().await.map_err(err)?;
         sqlx::query(
             "INSERT INTO delivered (subscription_id, story_id, alert_id, delivered_at, alert_json)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -130,9 +263,20 @@ impl Ledger {
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         )
         .bind(json)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO cluster_alerts (subscription_id, cluster_id, story_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (subscription_id, cluster_id) DO NOTHING",
+        )
+        .bind(&alert.subscription_id)
+        .bind(&alert.cluster_id)
+        .bind(&alert.story_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         Ok(())
     }
 
@@ -159,5 +303,34 @@ impl ReadyCheck for Ledger {
             .await
             .map(|_| ())
             .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_cluster_stories_idempotently_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open_with(dir.path(), 300).await.unwrap();
+        assert_eq!(l.see_cluster_story("c1", "a").await.unwrap(), 1);
+        assert_eq!(l.see_cluster_story("c1", "b").await.unwrap(), 2);
+        // A redelivered story is not counted twice.
+        assert_eq!(l.see_cluster_story("c1", "b").await.unwrap(), 2);
+        assert_eq!(l.see_cluster_story("c2", "a").await.unwrap(), 1);
+        for i in 0..600 {
+            l.see_cluster_story(&format!("x{i}"), "s").await.unwrap();
+        }
+        // Trimmed every TRIM_EVERY inserts: never more than bound + TRIM_EVERY rows.
+        let rows = l.cluster_rows().await.unwrap();
+        assert!(rows <= 300 + TRIM_EVERY, "{rows} rows");
+        // The oldest cluster was dropped first.
+        assert_eq!(l.see_cluster_story("c1", "c").await.unwrap(), 1);
+        l.close().await;
+        // Survives a reopen.
+        let l = Ledger::open_with(dir.path(), 300).await.unwrap();
+        assert_eq!(l.see_cluster_story("x599", "t").await.unwrap(), 2);
     }
 }

@@ -8,10 +8,13 @@
 //!
 //! Per story:
 //! 1. decode (an undecodable message is poison: dead-lettered by the run-loop);
-//! 2. match it against every enabled subscription ([`query::Query::matches_index`], pure);
+//! 2. count it in its cluster ([`ledger::Ledger::see_cluster_story`], for `cluster_size`) and
+//!    match it against the enabled subscriptions that can match it ([`percolate::Percolator`]) ([`query::Query::matches_index`], pure);
 //! 3. for each match, concurrently up to `max_concurrent_deliveries`: if the [`ledger`] already
 //!    has the pair, deliver nothing and re-publish the stored alert event (so the store gets it
-//!    even if the first publish was lost); otherwise append to the file, POST to the webhook
+//!    even if the first publish was lost); if the subscription has `once_per_cluster` (the
+//!    default) and another story of the same cluster was already alerted, deliver nothing and
+//!    count it in `wirewatch_alerter_suppressed_total{reason="cluster"}`; otherwise append to the file, POST to the webhook
 //!    (retries with backoff on connect errors, timeouts, 5xx and 429), record the pair in the
 //!    ledger right after, and output the alert event. A channel that still fails becomes a
 //!    [`DeadLetter`] record (stage `alerter`, topic = the alerts topic, payload = the alert);
@@ -27,8 +30,9 @@
 //! - [`config`] — [`AlerterConfig`], the `[alerter]` section;
 //! - [`subscription`] — the subscriptions file ([`load_subscriptions`]);
 //! - [`query`] — the query language (tokenizer, recursive-descent parser, matcher);
-//! - [`deliver`] — webhook and file channels, HMAC signature, retry classification;
+//! - [`deliver`] — webhook, Slack, email (SMTP) and file channels, HMAC signature, retry classification;
 //! - [`ledger`] — the SQLite record of delivered alerts (`<data_dir>/alerter.db`);
+//! - [`percolate`] — the subscription index (only candidate subscriptions are evaluated);
 //! - [`metrics`] — `wirewatch_alerter_*`;
 //! - [`error`] — [`AlerterError`].
 
@@ -37,6 +41,7 @@ pub mod deliver;
 pub mod error;
 pub mod ledger;
 pub mod metrics;
+pub mod percolate;
 pub mod query;
 pub mod subscription;
 
@@ -59,6 +64,7 @@ pub use subscription::{load_subscriptions, Subscription};
 use deliver::Deliverer;
 use ledger::Ledger;
 use metrics::STAGE;
+use percolate::Percolator;
 use query::StoryIndex;
 use subscription::Compiled;
 
@@ -69,6 +75,8 @@ const MAX_DEAD_LETTER_PAYLOAD: usize = 64 * 1024;
 /// `wirewatch_runtime::stage::run_processor` on the `stories.enriched` topic.
 pub struct Alerter {
     subs: Vec<Compiled>,
+    /// Enabled subscriptions, indexed by position in `subs`.
+    index: Percolator,
     ledger: Ledger,
     deliverer: Deliverer,
     concurrency: usize,
@@ -86,7 +94,7 @@ impl Alerter {
     ) -> Result<Self, AlerterError> {
         let subs = load_subscriptions(&cfg.subscriptions_file)?;
         let subs = subscription::compile(&subs, &cfg.subscriptions_file)?;
-        let ledger = Ledger::open(data_dir).await?;
+        let ledger = Ledger::open_with(data_dir, cfg.max_tracked_cluster_stories).await?;
         let deliverer = Deliverer::new(cfg)?;
         metrics::touch();
         let enabled = subs.iter().filter(|c| c.sub.enabled).count();
@@ -101,8 +109,20 @@ impl Alerter {
             ledger = %ledger.path().display(),
             "alerter ready"
         );
+        let index = Percolator::new(
+            subs.iter()
+                .enumerate()
+                .filter(|(_, c)| c.sub.enabled)
+                .map(|(i, c)| (i, &c.query)),
+        );
+        tracing::info!(
+            indexed = index.len() - index.unindexed(),
+            evaluated_for_every_story = index.unindexed(),
+            "subscription index built"
+        );
         Ok(Self {
             subs,
+            index,
             ledger,
             deliverer,
             concurrency: cfg.concurrency(),
@@ -130,11 +150,17 @@ impl Alerter {
     pub async fn process_story(&self, story: &EnrichedStory) -> Result<Vec<Record>, ProcessError> {
         let m = metrics::get();
         m.evaluated.with_label_values(&[STAGE]).inc();
-        let index = StoryIndex::new(story);
+        let cluster_size = self
+            .ledger
+            .see_cluster_story(&story.cluster_id, &story.story.id)
+            .await
+            .map_err(|e| ProcessError::Retryable(e.to_string()))?;
+        let index = StoryIndex::with_cluster_size(story, cluster_size);
         let matched: Vec<&Compiled> = self
-            .subs
-            .iter()
-            .filter(|c| c.sub.enabled && c.query.matches_index(&index))
+            .index
+            .matching(&index, |i| self.subs.get(i).map(|c| &c.query))
+            .into_iter()
+            .filter_map(|i| self.subs.get(i))
             .collect();
         if matched.is_empty() {
             return Ok(vec![]);
@@ -188,6 +214,27 @@ impl Alerter {
                 None => Ok(vec![]),
             };
         }
+        if sub.once_per_cluster {
+            if let Some(first) = self
+                .ledger
+                .cluster_alerted(&sub.id, &story.cluster_id)
+                .await
+                .map_err(ledger_err)?
+            {
+                metrics::get()
+                    .suppressed
+                    .with_label_values(&[STAGE, "cluster"])
+                    .inc();
+                tracing::debug!(
+                    subscription = %sub.id,
+                    story_id = %story_id,
+                    cluster_id = %story.cluster_id,
+                    alerted_story_id = %first,
+                    "cluster already alerted, not alerting again"
+                );
+                return Ok(vec![]);
+            }
+        }
 
         let mut channels = Vec::new();
         if sub.file.is_some() {
@@ -195,6 +242,12 @@ impl Alerter {
         }
         if c.webhook.is_some() {
             channels.push("webhook".to_string());
+        }
+        if c.slack.is_some() {
+            channels.push("slack".to_string());
+        }
+        if c.email.is_some() {
+            channels.push("email".to_string());
         }
         let mut alert = deliver::build_alert(sub, story, channels, Utc::now());
         let body = serde_json::to_vec(&alert).map_err(|e| {
@@ -223,6 +276,23 @@ impl Alerter {
             match r.result {
                 Ok(()) => delivered.push("webhook".to_string()),
                 Err(e) => records.push(self.dead_letter(&alert, &body, "webhook", &e, r.attempts)?),
+            }
+        }
+        if let Some(url) = &c.slack {
+            let r = self.deliverer.slack(sub, url, &alert, story.severity).await;
+            match r.result {
+                Ok(()) => delivered.push("slack".to_string()),
+                Err(e) => records.push(self.dead_letter(&alert, &body, "slack", &e, r.attempts)?),
+            }
+        }
+        if let Some(target) = &c.email {
+            let r = self
+                .deliverer
+                .email(sub, target, &alert, story.severity)
+                .await;
+            match r.result {
+                Ok(()) => delivered.push("email".to_string()),
+                Err(e) => records.push(self.dead_letter(&alert, &body, "email", &e, r.attempts)?),
             }
         }
         if delivered.is_empty() {

@@ -1,5 +1,5 @@
 //! The alerter's metrics (each field of [`AlerterMetrics`] says what it counts). Label values
-//! come from fixed sets: `channel` ∈ webhook, file; `result` ∈ ok, retry, failed. Subscription
+//! come from fixed sets: `channel` ∈ webhook, slack, email, file; `result` ∈ ok, retry, failed. Subscription
 //! ids and URLs are never labels.
 
 use std::sync::LazyLock;
@@ -12,7 +12,9 @@ use prometheus::{
 /// Stage label value.
 pub const STAGE: &str = "alerter";
 /// Delivery channels.
-pub const CHANNELS: [&str; 2] = ["webhook", "file"];
+pub const CHANNELS: [&str; 4] = ["webhook", "slack", "email", "file"];
+/// Why a match was suppressed.
+pub const SUPPRESS_REASONS: [&str; 1] = ["cluster"];
 /// Delivery results: `retry` counts attempts that failed and were retried, `failed` deliveries
 /// that gave up (dead-lettered).
 pub const RESULTS: [&str; 3] = ["ok", "retry", "failed"];
@@ -27,6 +29,9 @@ pub struct AlerterMetrics {
     pub deliveries: IntCounterVec,
     /// `wirewatch_alerter_duplicates_suppressed_total{stage}`: matches already in the ledger.
     pub duplicates: IntCounterVec,
+    /// `wirewatch_alerter_suppressed_total{stage,reason}`: matches not alerted on purpose;
+    /// `reason` ∈ [`SUPPRESS_REASONS`] (`cluster`: another story of the cluster was alerted).
+    pub suppressed: IntCounterVec,
     /// `wirewatch_alerter_delivery_duration_seconds{stage,channel}`: one delivery, retries
     /// included.
     pub delivery_seconds: HistogramVec,
@@ -62,6 +67,11 @@ static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {
         "Matches not delivered because the ledger shows them delivered already.",
         &["stage"]
     )),
+    suppressed: must(register_int_counter_vec!(
+        "wirewatch_alerter_suppressed_total",
+        "Matches not alerted on purpose, by reason.",
+        &["stage", "reason"]
+    )),
     delivery_seconds: must(register_histogram_vec!(
         "wirewatch_alerter_delivery_duration_seconds",
         "Time to deliver one alert on one channel, retries included.",
@@ -93,6 +103,9 @@ pub fn touch() {
     m.matches.with_label_values(&[STAGE]);
     m.duplicates.with_label_values(&[STAGE]);
     m.subscriptions.with_label_values(&[STAGE]);
+    for reason in SUPPRESS_REASONS {
+        m.suppressed.with_label_values(&[STAGE, reason]);
+    }
     wirewatch_runtime::metrics::touch_pipeline_latency(STAGE, "alerted");
     for channel in CHANNELS {
         m.delivery_seconds.with_label_values(&[STAGE, channel]);
@@ -115,6 +128,7 @@ mod tests {
             "wirewatch_alerter_matches_total{stage=\"alerter\"}",
             "wirewatch_alerter_duplicates_suppressed_total{stage=\"alerter\"}",
             "wirewatch_alerter_subscriptions{stage=\"alerter\"}",
+            "wirewatch_alerter_suppressed_total{reason=\"cluster\",stage=\"alerter\"}",
             "wirewatch_alerter_deliveries_total{channel=\"webhook\",result=\"retry\",stage=\"alerter\"}",
             "wirewatch_alerter_deliveries_total{channel=\"file\",result=\"failed\",stage=\"alerter\"}",
             "wirewatch_alerter_delivery_duration_seconds_count{channel=\"webhook\",stage=\"alerter\"}",

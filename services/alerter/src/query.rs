@@ -8,7 +8,9 @@
 //! unary   := ( NOT | '-' ) unary | primary
 //! primary := '(' or ')' | term
 //! term    := word | "quoted phrase" | field ':' ( value | "quoted value" )
-//! field   := topic | country | entity | org | person | source | feed | lang
+//!          | number_field ( ':' | '>=' | '>' | '<=' | '<' ) N
+//! field   := topic | country | region | entity | org | person | source | feed | lang
+//! number_field := severity | cluster_size
 //! ```
 //!
 //! Precedence is NOT > AND > OR; keywords are case-insensitive (so to search for the word
@@ -26,6 +28,9 @@
 //! | `source:X` | the feed id is X |
 //! | `feed:X` | the feed id is X, or the feed URL contains X |
 //! | `lang:X` | the detected language is X, or the feed's declared language (or its primary subtag) is X |
+//! | `region:X` | a region of the story is X (`europe`, `middle_east`, `eu`, any case) |
+//! | `severity>=N` | the story's severity (0 routine to 5 critical) is at least N; also `>`, `<=`, `<`, `:` (equal). A story without a severity never matches a comparison |
+//! | `cluster_size>=N` | the alerter has seen at least N stories of the story's cluster (this one included); same operators |
 //!
 //! Errors carry the byte position of the problem and say what was expected
 //! (`at 12: expected ')' to close '(' at 0, found end of query`).
@@ -41,9 +46,13 @@ pub const MAX_QUERY_BYTES: usize = 4096;
 pub const MAX_DEPTH: usize = 64;
 
 /// The fields a `field:value` term may name.
-pub const FIELDS: [&str; 8] = [
-    "topic", "country", "entity", "org", "person", "source", "feed", "lang",
+pub const FIELDS: [&str; 9] = [
+    "topic", "country", "region", "entity", "org", "person", "source", "feed", "lang",
 ];
+/// The numeric fields, compared with `:`, `>=`, `>`, `<=`, `<`.
+pub const NUMBER_FIELDS: [&str; 2] = ["severity", "cluster_size"];
+/// Highest severity.
+pub const MAX_SEVERITY: u32 = 5;
 
 /// A query that failed to parse: where, and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +92,73 @@ pub enum Field {
     Feed,
     /// `lang:` — detected or declared language.
     Lang,
+    /// `region:` — a region derived from the countries.
+    Region,
+}
+
+/// A numeric field of a comparison term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumField {
+    /// `severity` — 0 (routine) to 5 (critical).
+    Severity,
+    /// `cluster_size` — stories of the story's cluster seen by the alerter.
+    ClusterSize,
+}
+
+impl NumField {
+    fn from_name(name: &str) -> Option<NumField> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "severity" => NumField::Severity,
+            "cluster_size" => NumField::ClusterSize,
+            _ => return None,
+        })
+    }
+
+    /// The name used in queries.
+    pub fn name(self) -> &'static str {
+        match self {
+            NumField::Severity => "severity",
+            NumField::ClusterSize => "cluster_size",
+        }
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `:` — equal.
+    Eq,
+    /// `>=`.
+    Ge,
+    /// `>`.
+    Gt,
+    /// `<=`.
+    Le,
+    /// `<`.
+    Lt,
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => ":",
+            CmpOp::Ge => ">=",
+            CmpOp::Gt => ">",
+            CmpOp::Le => "<=",
+            CmpOp::Lt => "<",
+        }
+    }
+
+    fn holds(self, actual: u64, n: u64) -> bool {
+        match self {
+            CmpOp::Eq => actual == n,
+            CmpOp::Ge => actual >= n,
+            CmpOp::Gt => actual > n,
+            CmpOp::Le => actual <= n,
+            CmpOp::Lt => actual < n,
+        }
+    }
 }
 
 impl Field {
@@ -96,6 +172,7 @@ impl Field {
             "source" => Field::Source,
             "feed" => Field::Feed,
             "lang" => Field::Lang,
+            "region" => Field::Region,
             _ => return None,
         })
     }
@@ -111,6 +188,7 @@ impl Field {
             Field::Source => "source",
             Field::Feed => "feed",
             Field::Lang => "lang",
+            Field::Region => "region",
         }
     }
 }
@@ -128,6 +206,8 @@ pub enum Node {
     Text(Vec<String>),
     /// A `field:value` term; the value is lowercase.
     Field(Field, String),
+    /// A numeric comparison such as `severity>=3`.
+    Compare(NumField, CmpOp, u64),
 }
 
 /// A compiled query. Parse with [`parse`] (or `str::parse`), evaluate with [`Query::matches`].
@@ -180,6 +260,12 @@ impl Query {
     /// [`Query::matches_index`].
     pub fn matches(&self, s: &EnrichedStory) -> bool {
         self.matches_index(&StoryIndex::new(s))
+    }
+
+    /// Terms of which every story matching this query has at least one (`None` when there is
+    /// no such set, e.g. `NOT x` or `severity>=3` alone): the percolator's index keys.
+    pub fn required_keys(&self) -> Option<Vec<IndexKey>> {
+        required(&self.root)
     }
 
     /// Whether the story behind `index` matches.
@@ -240,6 +326,7 @@ fn write_node(f: &mut fmt::Formatter<'_>, n: &Node, top: bool) -> fmt::Result {
                 write!(f, "\"{joined}\"")
             }
         }
+        Node::Compare(field, op, n) => write!(f, "{}{}{n}", field.name(), op.as_str()),
         Node::Field(field, v) => {
             let plain = !v.is_empty() && !v.starts_with('"') && v.chars().all(is_bare_char);
             if plain {
@@ -265,6 +352,7 @@ enum Kind {
     Minus,
     Text(Vec<String>),
     Field(Field, String),
+    Compare(NumField, CmpOp, u64),
 }
 
 impl Kind {
@@ -278,13 +366,19 @@ impl Kind {
             Kind::Minus => "'-'".into(),
             Kind::Text(w) => format!("term \"{}\"", w.join(" ")),
             Kind::Field(f, v) => format!("term {}:{v}", f.name()),
+            Kind::Compare(f, op, n) => format!("term {}{}{n}", f.name(), op.as_str()),
         }
     }
 
     fn starts_term(&self) -> bool {
         matches!(
             self,
-            Kind::LParen | Kind::Not | Kind::Minus | Kind::Text(_) | Kind::Field(..)
+            Kind::LParen
+                | Kind::Not
+                | Kind::Minus
+                | Kind::Text(_)
+                | Kind::Field(..)
+                | Kind::Compare(..)
         )
     }
 }
@@ -367,7 +461,9 @@ fn tokenize(q: &str) -> Result<Vec<Token>, ParseError> {
                     chars.next();
                 }
                 let bare = &q[pos..end];
-                let kind = if let Some((name, value)) = bare.split_once(':') {
+                let kind = if let Some(k) = comparison(pos, bare)? {
+                    k
+                } else if let Some((name, value)) = bare.split_once(':') {
                     field_term(q, pos, name, value, &mut chars)?
                 } else if bare.eq_ignore_ascii_case("and") {
                     Kind::And
@@ -390,6 +486,63 @@ fn tokenize(q: &str) -> Result<Vec<Token>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// A numeric comparison term (`severity>=3`, `cluster_size:2`), if `bare` starts with a
+/// numeric field name followed by an operator. `None` leaves the token to the other rules.
+fn comparison(pos: usize, bare: &str) -> Result<Option<Kind>, ParseError> {
+    let Some(op_at) = bare.find([':', '>', '<']) else {
+        return Ok(None);
+    };
+    let name = &bare[..op_at];
+    let rest = &bare[op_at..];
+    let Some(field) = NumField::from_name(name) else {
+        if rest.starts_with(['>', '<']) && Field::from_name(name).is_some() {
+            return Err(ParseError::new(
+                pos + op_at,
+                format!(
+                    "field '{name}' takes ':' and a value; comparisons work on {} only",
+                    NUMBER_FIELDS.join(", ")
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    let (op, len) = if rest.starts_with(">=") {
+        (CmpOp::Ge, 2)
+    } else if rest.starts_with("<=") {
+        (CmpOp::Le, 2)
+    } else if rest.starts_with('>') {
+        (CmpOp::Gt, 1)
+    } else if rest.starts_with('<') {
+        (CmpOp::Lt, 1)
+    } else {
+        (CmpOp::Eq, 1)
+    };
+    let value_pos = pos + op_at + len;
+    let value = &rest[len..];
+    if value.is_empty() {
+        return Err(ParseError::new(
+            value_pos,
+            format!("expected a whole number after '{name}{}'", op.as_str()),
+        ));
+    }
+    let n: u64 = value.parse().map_err(|_| {
+        ParseError::new(
+            value_pos,
+            format!(
+                "expected a whole number after '{name}{}', found '{value}'",
+                op.as_str()
+            ),
+        )
+    })?;
+    if field == NumField::Severity && n > u64::from(MAX_SEVERITY) {
+        return Err(ParseError::new(
+            value_pos,
+            format!("expected a severity from 0 to {MAX_SEVERITY}, found {n}"),
+        ));
+    }
+    Ok(Some(Kind::Compare(field, op, n)))
 }
 
 /// Read a quoted string whose opening `"` at `open` was consumed; returns its content and the
@@ -571,6 +724,7 @@ impl Parser {
         match tok.kind {
             Kind::Text(w) => Ok(Node::Text(w)),
             Kind::Field(f, v) => Ok(Node::Field(f, v)),
+            Kind::Compare(f, op, n) => Ok(Node::Compare(f, op, n)),
             Kind::LParen => {
                 self.enter()?;
                 if !self.peek().is_some_and(|t| t.kind.starts_term()) {
@@ -638,18 +792,39 @@ pub struct StoryIndex<'a> {
     /// Words of title, summary and content, each field separately (a phrase does not match
     /// across the end of the title and the start of the summary).
     text: Vec<Vec<String>>,
+    /// Stories of the story's cluster seen so far, this one included (at least 1).
+    cluster_size: u64,
 }
 
 impl<'a> StoryIndex<'a> {
-    /// Prepare `story`.
+    /// Prepare `story`, alone in its cluster as far as `cluster_size` is concerned.
     pub fn new(story: &'a EnrichedStory) -> Self {
+        Self::with_cluster_size(story, 1)
+    }
+
+    /// Prepare `story`, whose cluster has `cluster_size` stories seen (this one included).
+    pub fn with_cluster_size(story: &'a EnrichedStory, cluster_size: u64) -> Self {
         let s = &story.story;
         let text = std::iter::once(s.title.as_str())
             .chain(s.summary.as_deref())
             .chain(s.content.as_deref())
             .map(words)
             .collect();
-        Self { story, text }
+        Self {
+            story,
+            text,
+            cluster_size: cluster_size.max(1),
+        }
+    }
+
+    /// The story.
+    pub fn story(&self) -> &'a EnrichedStory {
+        self.story
+    }
+
+    /// The words of title, summary and content.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.text.iter().flatten().map(String::as_str)
     }
 
     fn contains_phrase(&self, phrase: &[String]) -> bool {
@@ -673,7 +848,12 @@ fn eval(n: &Node, ix: &StoryIndex<'_>) -> bool {
         Node::Or(c) => c.iter().any(|c| eval(c, ix)),
         Node::Not(c) => !eval(c, ix),
         Node::Text(phrase) => ix.contains_phrase(phrase),
+        Node::Compare(field, op, n) => match field {
+            NumField::Severity => s.severity.is_some_and(|sev| op.holds(u64::from(sev), *n)),
+            NumField::ClusterSize => op.holds(ix.cluster_size, *n),
+        },
         Node::Field(field, v) => match field {
+            Field::Region => s.regions.iter().any(|r| eq_ci(r, v)),
             Field::Topic => s.topics.iter().any(|t| eq_ci(&t.id, v)),
             Field::Country => {
                 s.countries.iter().any(|c| eq_ci(c, v))
@@ -695,6 +875,108 @@ fn eval(n: &Node, ix: &StoryIndex<'_>) -> bool {
                     })
             }
         },
+    }
+}
+
+/// A term a story has and a query may require: the key of the percolator's index. Values are
+/// lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    /// A word of title, summary or content.
+    Word(String),
+    /// A topic id.
+    Topic(String),
+    /// A country code (from `countries` or a country entity).
+    Country(String),
+    /// A region.
+    Region(String),
+    /// Any entity's id or name.
+    Entity(String),
+    /// An organisation's id or name.
+    Org(String),
+    /// A person's id or name.
+    Person(String),
+    /// The feed id.
+    Source(String),
+    /// A detected or declared language, or the declared language's primary subtag.
+    Lang(String),
+}
+
+fn required(n: &Node) -> Option<Vec<IndexKey>> {
+    match n {
+        // The longest word of a phrase: usually the rarest.
+        Node::Text(words) => words
+            .iter()
+            .max_by_key(|w| w.len())
+            .map(|w| vec![IndexKey::Word(w.clone())]),
+        Node::Field(f, v) => {
+            let v = v.clone();
+            Some(vec![match f {
+                Field::Topic => IndexKey::Topic(v),
+                Field::Country => IndexKey::Country(v),
+                Field::Region => IndexKey::Region(v),
+                Field::Entity => IndexKey::Entity(v),
+                Field::Org => IndexKey::Org(v),
+                Field::Person => IndexKey::Person(v),
+                Field::Source => IndexKey::Source(v),
+                Field::Lang => IndexKey::Lang(v),
+                // A substring of the URL: no key.
+                Field::Feed => return None,
+            }])
+        }
+        Node::Compare(..) | Node::Not(_) => None,
+        // Any child's set will do; the smallest means the fewest index lookups hit it.
+        Node::And(c) => c.iter().filter_map(required).min_by_key(Vec::len),
+        Node::Or(c) => {
+            let mut out = Vec::new();
+            for child in c {
+                for k in required(child)? {
+                    if !out.contains(&k) {
+                        out.push(k);
+                    }
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+impl StoryIndex<'_> {
+    /// Every [`IndexKey`] of the story (may repeat).
+    pub fn keys(&self) -> Vec<IndexKey> {
+        let s = self.story;
+        let lc = |x: &str| x.to_lowercase();
+        let mut out: Vec<IndexKey> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for w in self.words() {
+            if seen.insert(w) {
+                out.push(IndexKey::Word(w.to_string()));
+            }
+        }
+        out.extend(s.topics.iter().map(|t| IndexKey::Topic(lc(&t.id))));
+        out.extend(s.countries.iter().map(|c| IndexKey::Country(lc(c))));
+        out.extend(s.regions.iter().map(|r| IndexKey::Region(lc(r))));
+        for e in &s.entities {
+            for v in [lc(&e.id), lc(&e.name)] {
+                match e.kind {
+                    EntityKind::Country => out.push(IndexKey::Country(v.clone())),
+                    EntityKind::Organisation => out.push(IndexKey::Org(v.clone())),
+                    EntityKind::Person => out.push(IndexKey::Person(v.clone())),
+                }
+                out.push(IndexKey::Entity(v));
+            }
+        }
+        out.push(IndexKey::Source(lc(&s.story.feed.id)));
+        if let Some(l) = &s.detected_language {
+            out.push(IndexKey::Lang(lc(l)));
+        }
+        if let Some(l) = &s.story.language {
+            out.push(IndexKey::Lang(lc(l)));
+            if let Some(p) = l.split(['-', '_']).next() {
+                out.push(IndexKey::Lang(lc(p)));
+            }
+        }
+        out
     }
 }
 
@@ -953,6 +1235,69 @@ mod tests {
         assert!(!m("(nonexistent OR talks) AND war"));
     }
 
+    #[test]
+    fn parses_comparisons_and_regions() {
+        assert_eq!(p("severity>=3"), "severity>=3");
+        assert_eq!(p("Severity>3 AND severity<5"), "severity>3 AND severity<5");
+        assert_eq!(p("severity:0 OR severity<=1"), "severity:0 OR severity<=1");
+        assert_eq!(p("cluster_size>=2"), "cluster_size>=2");
+        assert_eq!(p("region:Middle_East"), "region:middle_east");
+        // Not a numeric field: still words.
+        assert_eq!(p("a<b"), "\"a b\"");
+    }
+
+    #[test]
+    fn comparison_errors_point_at_the_value() {
+        let e = err("topic:x AND severity>=");
+        assert_eq!(e.pos, 22);
+        assert!(
+            e.message
+                .contains("expected a whole number after 'severity>='"),
+            "{e}"
+        );
+        let e = err("severity>=high");
+        assert_eq!(e.pos, 10);
+        assert!(e.message.contains("found 'high'"), "{e}");
+        let e = err("severity:9");
+        assert_eq!(e.pos, 9);
+        assert!(e.message.contains("severity from 0 to 5"), "{e}");
+        let e = err("a topic>=3");
+        assert_eq!(e.pos, 7);
+        assert!(
+            e.message
+                .contains("comparisons work on severity, cluster_size"),
+            "{e}"
+        );
+        let e = err("cluster_size>99999999999999999999999");
+        assert_eq!(e.pos, 13);
+    }
+
+    #[test]
+    fn matches_severity_regions_and_cluster_size() {
+        let mut s = story();
+        let q = |q: &str, s: &EnrichedStory, n: u64| {
+            parse(q)
+                .unwrap()
+                .matches_index(&StoryIndex::with_cluster_size(s, n))
+        };
+        assert!(!q("severity>=0", &s, 1), "no severity: no match");
+        assert!(q("NOT severity>=3", &s, 1));
+        s.severity = Some(3);
+        assert!(q("severity>=3", &s, 1));
+        assert!(!q("severity>3", &s, 1));
+        assert!(q("severity:3", &s, 1));
+        assert!(q("severity<4", &s, 1));
+        assert!(!q("severity<=2", &s, 1));
+        assert!(!q("region:europe", &s, 1));
+        s.regions = vec!["europe".into(), "EU".into()];
+        assert!(q("region:europe AND region:eu", &s, 1));
+        assert!(!q("region:asia", &s, 1));
+        assert!(!q("cluster_size>=2", &s, 1));
+        assert!(q("cluster_size>=2", &s, 2));
+        assert!(q("cluster_size:1", &s, 0), "a story counts itself");
+        assert!(!m("cluster_size>1"), "matches() sees a cluster of one");
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(s in any::<String>()) {
@@ -961,7 +1306,7 @@ mod tests {
 
         #[test]
         fn parse_queryish_never_panics_and_roundtrips(
-            s in "([a-z]{1,3}|AND|OR|NOT|and|-|\\(|\\)|\"|:|topic:|country:|bogus:| ){0,24}"
+            s in "([a-z]{1,3}|[0-9]{1,3}|AND|OR|NOT|and|-|\\(|\\)|\"|:|>|<|>=|topic:|country:|region:|bogus:|severity|severity>=|cluster_size>|cluster_size:| ){0,24}"
         ) {
             if let Ok(q) = parse(&s) {
                 let printed = q.to_string();

@@ -34,6 +34,24 @@ pub struct Subscription {
     /// Key of the `X-Wirewatch-Signature` HMAC-SHA256 of webhook bodies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Slack-compatible incoming webhook (`http`/`https`): each alert is POSTed as
+    /// `{"text": "..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_url: Option<String>,
+    /// SMTP server for email alerts: `smtp://host:port` (plain, for loopback relays),
+    /// `smtp://host:port?tls=required` (STARTTLS) or `smtps://user:pass@host:465`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// Email recipients (`a@example.org` or `Name <a@example.org>`); required with `smtp_url`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email_to: Vec<String>,
+    /// Email sender; required with `smtp_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<String>,
+    /// Alert once per story cluster (default): later stories of a cluster already alerted for
+    /// this subscription are suppressed. `false` alerts once per story.
+    #[serde(default = "enabled_default")]
+    pub once_per_cluster: bool,
 }
 
 fn enabled_default() -> bool {
@@ -47,9 +65,14 @@ impl fmt::Debug for Subscription {
             .field("id", &self.id)
             .field("query", &self.query)
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("slack_url", &self.slack_url.as_deref().map(redact_url))
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_to", &self.email_to)
+            .field("email_from", &self.email_from)
             .field("file", &self.file)
             .field("enabled", &self.enabled)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("once_per_cluster", &self.once_per_cluster)
             .finish()
     }
 }
@@ -62,7 +85,8 @@ struct SubscriptionsFile {
 }
 
 /// Read, parse and check the subscriptions file: every query must parse, ids must be unique,
-/// webhook URLs valid, and every subscription needs a `webhook_url` or a `file`. Errors name the
+/// URLs and addresses valid, and every subscription needs a channel (`webhook_url`,
+/// `slack_url`, `smtp_url` with `email_to` and `email_from`, or `file`). Errors name the
 /// file, the subscription and (for queries) the position of the problem.
 pub fn load_subscriptions(path: &Path) -> Result<Vec<Subscription>, AlerterError> {
     let text = std::fs::read_to_string(path).map_err(|source| AlerterError::ReadSubscriptions {
@@ -89,6 +113,90 @@ pub(crate) struct Compiled {
     pub sub: Subscription,
     pub query: Query,
     pub webhook: Option<reqwest::Url>,
+    pub slack: Option<reqwest::Url>,
+    pub email: Option<EmailTarget>,
+}
+
+/// Where a subscription's emails go, checked at load.
+#[derive(Debug, Clone)]
+pub(crate) struct EmailTarget {
+    /// The `smtp_url` (may hold credentials: never log it, use `endpoint`).
+    pub url: String,
+    /// Scheme, host and port of `url`.
+    pub endpoint: String,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
+}
+
+/// Longest recipient list accepted.
+pub const MAX_EMAIL_TO: usize = 50;
+
+fn http_url(
+    id: &str,
+    key: &str,
+    u: &str,
+    invalid: &dyn Fn(&str, String) -> AlerterError,
+) -> Result<reqwest::Url, AlerterError> {
+    let url = reqwest::Url::parse(u)
+        .map_err(|e| invalid(id, format!("{key} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(
+            id,
+            format!("{key} must be an http or https URL with a host"),
+        ));
+    }
+    Ok(url)
+}
+
+fn email_target(
+    s: &Subscription,
+    invalid: &dyn Fn(&str, String) -> AlerterError,
+) -> Result<Option<EmailTarget>, AlerterError> {
+    let Some(url) = &s.smtp_url else {
+        if !s.email_to.is_empty() || s.email_from.is_some() {
+            return Err(invalid(
+                &s.id,
+                "email_to and email_from need an smtp_url".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| invalid(&s.id, format!("smtp_url is not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+        return Err(invalid(
+            &s.id,
+            "smtp_url must be an smtp:// or smtps:// URL with a host".into(),
+        ));
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+        .map_err(|e| invalid(&s.id, format!("smtp_url is not usable: {e}")))?;
+    let from = s
+        .email_from
+        .as_deref()
+        .ok_or_else(|| invalid(&s.id, "smtp_url needs an email_from".into()))?
+        .parse()
+        .map_err(|e| invalid(&s.id, format!("email_from is not an address: {e}")))?;
+    if s.email_to.is_empty() || s.email_to.len() > MAX_EMAIL_TO {
+        return Err(invalid(
+            &s.id,
+            format!("smtp_url needs 1 to {MAX_EMAIL_TO} email_to addresses"),
+        ));
+    }
+    let to = s
+        .email_to
+        .iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|e| invalid(&s.id, format!("email_to {a:?} is not an address: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(EmailTarget {
+        url: url.clone(),
+        endpoint: redact_url(url),
+        from,
+        to,
+    }))
 }
 
 /// Check and compile subscriptions; `path` is for error messages.
@@ -128,22 +236,17 @@ pub(crate) fn compile(subs: &[Subscription], path: &Path) -> Result<Vec<Compiled
         })?;
         let webhook = match &s.webhook_url {
             None => None,
-            Some(u) => {
-                let url = reqwest::Url::parse(u)
-                    .map_err(|e| invalid(&s.id, format!("webhook_url is not a valid URL: {e}")))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(invalid(
-                        &s.id,
-                        "webhook_url must be an http or https URL with a host".into(),
-                    ));
-                }
-                Some(url)
-            }
+            Some(u) => Some(http_url(&s.id, "webhook_url", u, &invalid)?),
         };
-        if webhook.is_none() && s.file.is_none() {
+        let slack = match &s.slack_url {
+            None => None,
+            Some(u) => Some(http_url(&s.id, "slack_url", u, &invalid)?),
+        };
+        let email = email_target(s, &invalid)?;
+        if webhook.is_none() && s.file.is_none() && slack.is_none() && email.is_none() {
             return Err(invalid(
                 &s.id,
-                "needs a webhook_url or a file to deliver to".into(),
+                "needs a webhook_url, slack_url, smtp_url or a file to deliver to".into(),
             ));
         }
         if s.file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
@@ -159,6 +262,8 @@ pub(crate) fn compile(subs: &[Subscription], path: &Path) -> Result<Vec<Compiled
             sub: s.clone(),
             query,
             webhook,
+            slack,
+            email,
         });
     }
     Ok(out)
@@ -251,7 +356,30 @@ mod tests {
         let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("needs a webhook_url or a file"), "{e}");
+        assert!(
+            e.contains("needs a webhook_url, slack_url, smtp_url or a file"),
+            "{e}"
+        );
+
+        let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nsmtp_url = \"smtp://127.0.0.1:25\"\nemail_from = \"a@b.c\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("email_to"), "{e}");
+        let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nsmtp_url = \"smtp://127.0.0.1:25\"\nemail_from = \"a@b.c\"\nemail_to = [\"not an address\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not an address"), "{e}");
+        let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nsmtp_url = \"http://h/\"\nemail_from = \"a@b.c\"\nemail_to = [\"d@e.f\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smtp:// or smtps://"), "{e}");
+        let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nslack_url = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slack_url is not a valid URL"), "{e}");
+        let ok = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nsmtp_url = \"smtp://user:pw@127.0.0.1:2525\"\nemail_from = \"Wirewatch <w@example.org>\"\nemail_to = [\"d@example.org\"]\n").unwrap();
+        let dbg = format!("{:?}", ok[0]);
+        assert!(!dbg.contains("pw"), "{dbg}");
 
         let e = parse("[[subscription]]\nid = \"x\"\nquery = \"a\"\nwebhook_url = \"ftp://h/\"\n")
             .unwrap_err()
@@ -277,6 +405,37 @@ mod tests {
         ));
         let subs = load_subscriptions(path).unwrap();
         assert!(subs.iter().any(|s| s.id == "russia-conflict"));
+    }
+
+    /// The commented-out examples in the shipped file stay valid when uncommented.
+    #[test]
+    fn shipped_examples_parse_when_uncommented() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/subscriptions.toml"
+        ))
+        .unwrap();
+        let mut out = String::new();
+        let mut in_example = false;
+        for line in text.lines() {
+            if line.trim() == "# [[subscription]]" {
+                in_example = true;
+            } else if !line.starts_with("# ") {
+                in_example = false;
+            }
+            if in_example {
+                out.push_str(&line[2..]);
+                out.push('\n');
+            } else if !line.starts_with('#') {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        let subs = parse(&out).unwrap();
+        assert!(subs
+            .iter()
+            .any(|s| s.id == "mideast-severe" && s.smtp_url.is_some()));
+        assert!(subs.iter().any(|s| s.id == "ops-webhook"));
     }
 
     #[test]

@@ -208,6 +208,7 @@ enabled = false
         retry_initial_ms: 10,
         retry_max_ms: 50,
         max_concurrent_deliveries: 4,
+        ..AlerterConfig::default()
     }
 }
 
@@ -385,4 +386,106 @@ async fn open_fails_on_a_bad_query_naming_subscription_and_position() {
     assert!(err.contains("subs.toml"), "{err}");
     assert!(err.contains("'broken'"), "{err}");
     assert!(err.contains("at 30: expected ')'"), "{err}");
+}
+
+/// One alert per (subscription, story cluster): a later story of an alerted cluster is
+/// suppressed (and counted), unless the subscription asks for one alert per story; the
+/// `cluster_size` field counts the stories of the cluster seen so far, redeliveries once.
+#[tokio::test]
+async fn alerts_once_per_cluster_and_counts_cluster_size() {
+    let (base, rx) = start_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("subs.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[subscription]]
+id = "per-cluster"
+query = "topic:conflict"
+webhook_url = "{base}/cluster"
+
+[[subscription]]
+id = "per-story"
+query = "topic:conflict"
+webhook_url = "{base}/story"
+once_per_cluster = false
+
+[[subscription]]
+id = "big-clusters"
+query = "topic:conflict AND cluster_size>=3"
+webhook_url = "{base}/big"
+"#
+        ),
+    )
+    .unwrap();
+    let cfg = AlerterConfig {
+        subscriptions_file: path,
+        ..AlerterConfig::default()
+    };
+    let mut alerter = Alerter::open(&cfg, &dir.path().join("data"), "t")
+        .await
+        .unwrap();
+    let suppressed = || {
+        wirewatch_alerter::metrics::get()
+            .suppressed
+            .with_label_values(&["alerter", "cluster"])
+            .get()
+    };
+    let before = suppressed();
+
+    let mut first = story("c-1", "Clashes at the border", "conflict", "RU");
+    first.cluster_id = "cluster-x".into();
+    let mut second = story("c-2", "Border clashes continue", "conflict", "RU");
+    second.cluster_id = "cluster-x".into();
+    let mut third = story("c-3", "More on the clashes", "conflict", "RU");
+    third.cluster_id = "cluster-x".into();
+
+    let out = alerter.process(&delivery(&first, 1)).await.unwrap();
+    let subs: Vec<String> = alerts(&out)
+        .into_iter()
+        .map(|a| a.subscription_id)
+        .collect();
+    assert_eq!(subs, ["per-cluster", "per-story"]);
+    // The first story again (a redelivery) does not grow the cluster.
+    alerter.process(&delivery(&first, 1)).await.unwrap();
+    let out = alerter.process(&delivery(&second, 2)).await.unwrap();
+    let subs: Vec<String> = alerts(&out)
+        .into_iter()
+        .map(|a| a.subscription_id)
+        .collect();
+    assert_eq!(
+        subs,
+        ["per-story"],
+        "second story of the cluster: per-story only"
+    );
+    assert_eq!(suppressed() - before, 1);
+    let out = alerter.process(&delivery(&third, 3)).await.unwrap();
+    let subs: Vec<String> = alerts(&out)
+        .into_iter()
+        .map(|a| a.subscription_id)
+        .collect();
+    assert_eq!(
+        subs,
+        ["per-story", "big-clusters"],
+        "third story: cluster_size>=3"
+    );
+    assert_eq!(suppressed() - before, 2);
+
+    assert_eq!(rx.on("cluster").len(), 1);
+    assert_eq!(rx.on("story").len(), 3);
+    assert_eq!(rx.on("big").len(), 1);
+
+    // Across a restart, the cluster stays alerted.
+    alerter.close().await;
+    drop(alerter);
+    let mut alerter = Alerter::open(&cfg, &dir.path().join("data"), "t")
+        .await
+        .unwrap();
+    let mut fourth = story("c-4", "Clashes, day four", "conflict", "RU");
+    fourth.cluster_id = "cluster-x".into();
+    alerter.process(&delivery(&fourth, 4)).await.unwrap();
+    assert_eq!(rx.on("cluster").len(), 1);
+    assert_eq!(rx.on("big").len(), 1);
+    assert_eq!(rx.on("story").len(), 4);
 }
