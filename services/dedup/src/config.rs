@@ -21,7 +21,8 @@ pub struct DedupConfig {
     pub near_enabled: bool,
     /// Words per shingle for near-duplicate signatures.
     pub shingle_words: usize,
-    /// LSH bands; `near_bands × near_rows` must not exceed 128 (the permutations).
+    /// LSH bands; `near_bands × near_rows` must not exceed 128 (the permutations; larger
+    /// values are clamped). Changing the banding re-indexes on restart, nothing is lost.
     pub near_bands: usize,
     /// Signature rows per LSH band.
     pub near_rows: usize,
@@ -33,8 +34,9 @@ pub struct DedupConfig {
     pub update_threshold: f64,
     /// Same-story clustering (different wording, same event) on or off.
     pub cluster_enabled: bool,
-    /// IDF-weighted Jaccard similarity of title+lead terms at or above which a new story joins
-    /// an earlier story's cluster (chosen from docs/bench/dedup.md).
+    /// Similarity at or above which a new story joins an earlier story's cluster: the larger
+    /// of the IDF-weighted Jaccard similarity of the titles' terms and that of title + lead
+    /// (chosen from docs/bench/dedup.md).
     pub cluster_threshold: f64,
     /// How far back a story may be to share a cluster with a new one (time proximity).
     pub cluster_window_hours: u64,

@@ -135,11 +135,20 @@ pub fn feed_hash(feed_id: &str) -> u32 {
     (m ^ (m >> 32)) as u32
 }
 
+#[derive(Debug)]
+enum Expiring {
+    Key(String),
+    Verdict(String),
+}
+
 /// Key → (story id, cluster id), story id → verdict, and the similarity index of the window.
 #[derive(Default)]
 pub struct Index {
     by_key: HashMap<String, (String, String)>,
     decided: HashMap<String, Verdict>,
+    /// What to forget when it leaves the window, oldest first: (time, key or story id).
+    expiry: std::collections::VecDeque<(i64, Expiring)>,
+    newest: i64,
     sim: Option<SimIndex>,
     scratch: Vec<u32>,
 }
@@ -170,7 +179,10 @@ pub struct Checked {
 impl Index {
     /// An empty index.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            newest: i64::MIN,
+            ..Self::default()
+        }
     }
 
     /// Decide whether `story` is new or a duplicate, and remember it. Pure: no I/O.
@@ -240,6 +252,13 @@ impl Index {
             }
         }
         self.decided.insert(story.id.clone(), verdict.clone());
+        let time = story.fetched_at.timestamp();
+        for k in &new_keys {
+            self.expiry.push_back((time, Expiring::Key(k.key.clone())));
+        }
+        self.expiry
+            .push_back((time, Expiring::Verdict(story.id.clone())));
+        self.expire(time, cfg);
         Checked {
             verdict,
             redelivery: false,
@@ -359,6 +378,40 @@ impl Index {
     /// The similarity index, if any story was added (for measurements).
     pub fn sim(&self) -> Option<&SimIndex> {
         self.sim.as_ref()
+    }
+
+    /// Forget keys and verdicts that left the window (`window_days` before the newest time
+    /// seen), so memory stays bounded during a long run as it is at each start.
+    fn expire(&mut self, now: i64, cfg: &DedupConfig) {
+        self.newest = self.newest.max(now);
+        let cutoff = self
+            .newest
+            .saturating_sub((cfg.window_days.min(36_500) * 86_400) as i64);
+        while self.expiry.front().is_some_and(|(t, _)| *t < cutoff) {
+            match self.expiry.pop_front() {
+                Some((_, Expiring::Key(k))) => {
+                    self.by_key.remove(&k);
+                }
+                Some((_, Expiring::Verdict(id))) => {
+                    self.decided.remove(&id);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Restore a key from persisted state, with the time it was stored (unix seconds), so it
+    /// leaves memory with the window.
+    pub fn restore_key_at(&mut self, key: String, story_id: String, cluster_id: String, time: i64) {
+        self.expiry.push_back((time, Expiring::Key(key.clone())));
+        self.by_key.insert(key, (story_id, cluster_id));
+    }
+
+    /// Restore a verdict from persisted state, with the time it was given.
+    pub fn restore_verdict_at(&mut self, story_id: String, verdict: Verdict, time: i64) {
+        self.expiry
+            .push_back((time, Expiring::Verdict(story_id.clone())));
+        self.decided.insert(story_id, verdict);
     }
 
     /// Restore a key from persisted state.
@@ -627,6 +680,40 @@ mod tests {
         assert!(
             matches!(ix.check(&d, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: None } if cluster_id == "d")
         );
+    }
+
+    #[test]
+    fn exact_keys_leave_memory_with_the_window() {
+        let cfg = DedupConfig::default();
+        let mut ix = Index::new();
+        let a = story(
+            "a",
+            "f1",
+            Some("g1"),
+            "https://x.com/1",
+            "A title long enough to hash",
+        );
+        ix.check(&a, &cfg);
+        assert_eq!(ix.len(), 4);
+        // A story a window later pushes "a" out: its keys and verdict are forgotten.
+        let mut b = story(
+            "b",
+            "f2",
+            None,
+            "https://y.com/2",
+            "Another title, long enough too",
+        );
+        b.fetched_at = a.fetched_at + chrono::Duration::days(cfg.window_days as i64 + 1);
+        ix.check(&b, &cfg);
+        // b has no GUID: link in feed, link, content.
+        assert_eq!(ix.len(), 3, "only b's keys remain");
+        let mut again = a.clone();
+        again.id = "a2".into();
+        again.fetched_at = b.fetched_at;
+        assert!(matches!(
+            ix.check(&again, &cfg).verdict,
+            Verdict::Unique { .. }
+        ));
     }
 
     #[test]

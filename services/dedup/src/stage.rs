@@ -325,7 +325,10 @@ mod tests {
             .unwrap();
         let again = st.process(&delivery(&b)).await.unwrap();
         let link2: DuplicateLink = serde_json::from_slice(&again[0].payload).unwrap();
-        assert_eq!((link2.duplicate_of, link2.rule, link2.score), ("a".to_string(), link.rule, link.score));
+        assert_eq!(
+            (link2.duplicate_of, link2.rule, link2.score),
+            ("a".to_string(), link.rule, link.score)
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use crate::minhash::{PERMS, SIG_VERSION};
 use crate::sim::SimEntry;
 
 fn u32s(b: &[u8]) -> Option<Box<[u32]>> {
-    (b.len() % 4 == 0).then(|| {
+    b.len().is_multiple_of(4).then(|| {
         b.chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()
@@ -139,15 +139,23 @@ impl State {
             );
         }
         drop(rows);
-        for row in sqlx::query("SELECT key, story_id, cluster_id FROM dedup_keys")
-            .fetch_all(&self.pool)
-            .await?
+        for row in sqlx::query(
+            "SELECT key, story_id, cluster_id, seen_at FROM dedup_keys ORDER BY seen_at",
+        )
+        .fetch_all(&self.pool)
+        .await?
         {
-            ix.restore_key(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            ix.restore_key_at(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
         }
-        for row in sqlx::query("SELECT story_id, verdict FROM dedup_verdicts")
-            .fetch_all(&self.pool)
-            .await?
+        for row in
+            sqlx::query("SELECT story_id, verdict, seen_at FROM dedup_verdicts ORDER BY seen_at")
+                .fetch_all(&self.pool)
+                .await?
         {
             let id: String = row.try_get(0)?;
             let json: String = row.try_get(1)?;
@@ -155,7 +163,7 @@ impl State {
                 story_id: id.clone(),
                 reason: e.to_string(),
             })?;
-            ix.restore_verdict(id, v);
+            ix.restore_verdict_at(id, v, row.try_get(2)?);
         }
         Ok(ix)
     }
