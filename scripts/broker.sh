@@ -33,10 +33,15 @@ install() {
 wait_port() {
   local port=$1
   for _ in $(seq 1 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if port_open "$port"; then return 0; fi
+    if ! kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then return 1; fi
     sleep 0.2
   done
   return 1
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 start() {
@@ -44,6 +49,12 @@ start() {
   if [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
     echo "127.0.0.1:$(cat "$STATE/port")"
     return 0
+  fi
+  if port_open "$port"; then
+    # Never wipe the state of a broker we did not start, nor start a second one beside it.
+    echo "error: 127.0.0.1:$port is already in use by a process this script did not start" >&2
+    echo "       (stop it, or choose another port: scripts/broker.sh start PORT)" >&2
+    exit 1
   fi
   rm -rf "$STATE"
   mkdir -p "$STATE"

@@ -403,3 +403,16 @@ impl Drop for KillOnPanic {
         }
     }
 }
+
+/// A plain blocking HTTP/1.0 GET on 127.0.0.1 (for diagnostics inside panic paths).
+pub fn get_blocking(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return format!("(127.0.0.1:{port} not answering)");
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}

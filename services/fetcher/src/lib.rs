@@ -32,6 +32,7 @@ pub mod http;
 pub mod metrics;
 pub mod parse;
 mod poller;
+pub mod recover;
 pub mod state;
 
 use std::path::Path;

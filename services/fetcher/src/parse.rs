@@ -8,6 +8,10 @@
 //! 2. **RSS version** ([`fix_rss_version`]): feed-rs rejects `<rss>` without a `version`
 //!    attribute ("no root element"), so `version="2.0"` is added (and an unknown version
 //!    replaced), which is what such feeds mean.
+//!    Then the tolerant rewrites of [`crate::recover`]: RSS 0.90 and Atom 0.3 as their
+//!    successors, RDF items without `<link>`, base64/MIME-typed/naked-markup text elements;
+//!    after a failed parse, ill-formed XML (bare `&`, HTML entities, control characters,
+//!    mismatched close tags) and short JSON Feed versions are repaired and parsed once more.
 //! 3. **feed-rs** parses RSS 0.9x/1.0 (RDF)/2.0, Atom and JSON Feed. Its generated ids (link
 //!    hashes, random UUIDs) are switched off: a story id must be stable across fetches.
 //! 4. **Items** become [`RawStory`]s: text fields as plain text ([`html_to_text`]), links
@@ -26,6 +30,7 @@ use wirewatch_proto::stable_id;
 use wirewatch_proto::v1::{FeedRef, RawStory};
 
 use crate::error::FetcherError;
+use crate::recover;
 
 /// Longest title kept, in bytes (cut at a character boundary).
 pub const MAX_TITLE_BYTES: usize = 2 * 1024;
@@ -92,19 +97,51 @@ pub fn parse_feed_with_charset(
     fetched_at: DateTime<Utc>,
 ) -> Result<(FeedInfo, Vec<RawStory>), FetcherError> {
     let prepared = prepare(bytes, http_charset);
+    let parse_error = |detail: String| FetcherError::Parse {
+        url: feed.url.clone(),
+        detail,
+    };
+    let parsed = match run_feed_rs(&prepared, base_url) {
+        Ok(p) => p,
+        Err(first) => {
+            // Recoverable breakage (bare `&`, HTML entities, control characters, mismatched
+            // close tags, a JSON Feed with a short version): repair and try once more; report
+            // the first error if the repair does not help.
+            let repaired = if is_json(&prepared) {
+                recover::fix_json_feed(&prepared)
+            } else {
+                std::str::from_utf8(&prepared)
+                    .ok()
+                    .and_then(recover::fix_ill_formed)
+                    .map(String::into_bytes)
+            };
+            repaired
+                .and_then(|r| run_feed_rs(&r, base_url).ok())
+                .ok_or_else(|| parse_error(first))?
+        }
+    };
+    Ok(normalise(parsed, feed, base_url, fetched_at))
+}
+
+/// Error detail when feed-rs panicked (a bug in it, caught so that one feed cannot stop the
+/// fetcher).
+pub const PANIC_DETAIL: &str = "feed parser panicked";
+
+/// One feed-rs parse with a fresh parser (feed-rs keeps per-parse state that a failed parse
+/// can leave behind, so a parser is never reused after an error). A panic inside feed-rs is
+/// caught and reported as [`PANIC_DETAIL`].
+fn run_feed_rs(bytes: &[u8], base_url: Option<&Url>) -> Result<Feed, String> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(base_url.map(Url::as_str))
         // No generated ids: an empty id tells us the item has no guid of its own.
         .id_generator(|_, _, _| String::new())
         .sanitize_content(false)
         .build();
-    let parsed = parser
-        .parse(prepared.as_ref())
-        .map_err(|e| FetcherError::Parse {
-            url: feed.url.clone(),
-            detail: e.to_string(),
-        })?;
-    Ok(normalise(parsed, feed, base_url, fetched_at))
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes))) {
+        Ok(Ok(feed)) => Ok(feed),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(PANIC_DETAIL.to_string()),
+    }
 }
 
 fn normalise(
@@ -188,11 +225,6 @@ fn story(
         .as_ref()
         .map(|t| plain_line(&t.content, MAX_TITLE_BYTES))
         .unwrap_or_default();
-    let basis = guid
-        .map(str::to_string)
-        .or_else(|| link.clone())
-        .or_else(|| raw_href.clone().filter(|h| !h.is_empty()))
-        .or_else(|| Some(title.clone()).filter(|t| !t.is_empty()))?;
     let summary = entry
         .summary
         .as_ref()
@@ -204,6 +236,15 @@ fn story(
         .and_then(|c| c.body.as_deref())
         .map(|b| html_to_text(b, MAX_TEXT_BYTES))
         .filter(|c| !c.is_empty() && Some(c) != summary.as_ref());
+    // Identity: guid, else link, else title, else the text itself (an item that is only a
+    // description — RSS allows it — is still a story, stable while its text is).
+    let basis = guid
+        .map(str::to_string)
+        .or_else(|| link.clone())
+        .or_else(|| raw_href.clone().filter(|h| !h.is_empty()))
+        .or_else(|| Some(title.clone()).filter(|t| !t.is_empty()))
+        .or_else(|| summary.clone())
+        .or_else(|| content.clone())?;
     let authors = dedup_list(
         entry
             .authors
@@ -327,6 +368,17 @@ pub fn html_to_text(html: &str, max_bytes: usize) -> String {
     let marked = mark_blocks(html);
     let stripped = STRIP_ALL.clean(&marked).to_string();
     let decoded = html_escape::decode_html_entities(&stripped);
+    let decoded: Cow<'_, str> = if decoded.contains(|c: char| c.is_control() && !c.is_whitespace())
+    {
+        Cow::Owned(
+            decoded
+                .chars()
+                .filter(|c| !c.is_control() || c.is_whitespace())
+                .collect(),
+        )
+    } else {
+        decoded
+    };
     let mut out = String::with_capacity(decoded.len().min(max_bytes));
     for line in decoded.split(BLOCK) {
         let mut first = true;
@@ -411,14 +463,33 @@ fn prepare<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
     if body.starts_with(b"{") {
         return Cow::Borrowed(bytes); // JSON Feed: UTF-8 by definition
     }
-    let text = to_utf8(bytes, http_charset);
-    match fix_rss_version(&text) {
-        Some(fixed) => Cow::Owned(fixed.into_bytes()),
-        None => match text {
-            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
-            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
-        },
+    let mut text = to_utf8(bytes, http_charset);
+    let fixes: [fn(&str) -> Option<String>; 7] = [
+        recover::fix_for_utf8_parser,
+        fix_rss_version,
+        recover::fix_rss_without_channel,
+        recover::fix_rss090,
+        recover::fix_atom03,
+        recover::fix_rdf_item_links,
+        recover::fix_text_constructs,
+    ];
+    for fix in fixes {
+        if let Some(fixed) = fix(&text) {
+            text = Cow::Owned(fixed);
+        }
     }
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+/// Whether the document (past leading whitespace) is JSON.
+fn is_json(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
 }
 
 /// Decode an XML document to UTF-8, choosing the encoding from (in order) a byte-order mark,
@@ -511,7 +582,7 @@ pub fn fix_rss_version(xml: &str) -> Option<String> {
 
 /// Byte offset of the `<` of the root element, past declarations, comments, processing
 /// instructions and a doctype.
-fn root_element_start(xml: &str) -> Option<usize> {
+pub(crate) fn root_element_start(xml: &str) -> Option<usize> {
     let mut i = 0;
     loop {
         let rest = &xml[i..];
@@ -542,7 +613,7 @@ fn root_element_start(xml: &str) -> Option<usize> {
 }
 
 /// Offset of the `>` ending a start tag, skipping quoted attribute values.
-fn tag_end(s: &str) -> Option<usize> {
+pub(crate) fn tag_end(s: &str) -> Option<usize> {
     let mut quote = None;
     for (i, c) in s.char_indices() {
         match (quote, c) {
@@ -557,7 +628,10 @@ fn tag_end(s: &str) -> Option<usize> {
 
 /// Find attribute `name` in the attribute text of a tag; the byte range of its value and the
 /// value.
-fn attr_value<'a>(attrs: &'a str, name: &str) -> Option<(std::ops::Range<usize>, &'a str)> {
+pub(crate) fn attr_value<'a>(
+    attrs: &'a str,
+    name: &str,
+) -> Option<(std::ops::Range<usize>, &'a str)> {
     let b = attrs.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -876,13 +950,16 @@ mod tests {
     #[test]
     fn items_without_identity_are_skipped_and_duplicates_collapsed() {
         let xml = br#"<rss version="2.0"><channel><title>T</title>
-            <item><description>nothing to name it by</description></item>
+            <item><author>only an author</author></item>
+            <item><description>Only text</description></item>
             <item><guid>g1</guid><title>A</title></item>
             <item><guid>g1</guid><title>A again</title></item></channel></rss>"#;
         let (info, s) = parse_feed(xml, &feed("f", "https://x/"), None, Utc::now()).unwrap();
-        assert_eq!(info.items, 3);
+        assert_eq!(info.items, 4);
         assert_eq!(info.skipped_items, 1);
-        assert_eq!(s.len(), 1);
-        assert_eq!(s[0].id, stable_id(&["f", "g1"]));
+        assert_eq!(s.len(), 2);
+        // A description-only item is a story, named by its text.
+        assert_eq!(s[0].id, stable_id(&["f", "Only text"]));
+        assert_eq!(s[1].id, stable_id(&["f", "g1"]));
     }
 }
