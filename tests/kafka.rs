@@ -179,9 +179,23 @@ async fn five_services_over_kafka_survive_kill_9() {
             .map(|s| {
                 let l = log(s);
                 let tail: Vec<&str> = l.lines().rev().take(40).collect();
+                let metrics = get_blocking(svc.ports[s], "/metrics");
+                let bus: Vec<&str> = metrics
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("wirewatch_bus_messages")
+                            || l.starts_with("wirewatch_stage_messages")
+                    })
+                    .collect();
+                let extra = if *s == "store" {
+                    get_blocking(svc.ports[s], "/api/stats")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "--- {s}.log (last lines, newest first)\n{}",
-                    tail.join("\n")
+                    "{extra}\n--- {s}.log (last lines, newest first)\n{}\n--- {s} metrics\n{}",
+                    tail.join("\n"),
+                    bus.join("\n")
                 )
             })
             .collect::<Vec<_>>()

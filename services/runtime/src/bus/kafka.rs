@@ -269,6 +269,29 @@ impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         commit_on_revoke(consumer, rebalance);
     }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<String> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(stage = self.stage, partitions = %parts.join(" "), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(
+                    stage = self.stage,
+                    count = tpl.count(),
+                    "partitions revoked"
+                );
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(stage = self.stage, error = %e, "rebalance error")
+            }
+        }
+    }
 }
 
 /// A consumer-group member.
