@@ -18,19 +18,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use support::*;
 
-fn broker() -> Option<String> {
-    match std::env::var("WIREWATCH_TEST_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("WIREWATCH_TEST_KAFKA is not set under CI: the Kafka end-to-end test must run (use scripts/test.sh)");
-            }
-            eprintln!("\n!!! SKIPPED kafka end-to-end test: WIREWATCH_TEST_KAFKA is not set.\n!!! Run ./scripts/test.sh, which installs and starts a broker.\n");
-            None
-        }
-    }
-}
-
 const STAGES: [&str; 5] = ["store", "alerter", "classifier", "dedup", "fetcher"];
 
 struct Services {
@@ -67,7 +54,9 @@ impl Drop for Services {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_services_over_kafka_survive_kill_9() {
-    let Some(bootstrap) = broker() else { return };
+    let Some(bootstrap) = kafka_broker("Kafka end-to-end test") else {
+        return;
+    };
     let prefix = unique_name("t");
     let feeds = FeedServer::start(scenario_feeds()).await;
     let hook = Webhook::start().await;

@@ -331,19 +331,6 @@ impl Drop for KillOnDrop<'_> {
     }
 }
 
-fn broker() -> Option<String> {
-    match std::env::var("WIREWATCH_TEST_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("WIREWATCH_TEST_KAFKA is not set under CI: the per-service metrics contract test must run (use scripts/test.sh)");
-            }
-            eprintln!("\n!!! SKIPPED per-service metrics contract over Kafka: WIREWATCH_TEST_KAFKA is not set.\n!!! Run ./scripts/test.sh, which starts a broker.\n");
-            None
-        }
-    }
-}
-
 struct Children(Vec<Child>);
 
 impl Drop for Children {
@@ -357,7 +344,9 @@ impl Drop for Children {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_over_kafka_serves_its_documented_metrics() {
-    let Some(bootstrap) = broker() else { return };
+    let Some(bootstrap) = kafka_broker("per-service metrics contract over Kafka") else {
+        return;
+    };
     let docs = documented();
     let prefix = unique_name("m");
     let feeds = FeedServer::start(scenario_feeds()).await;

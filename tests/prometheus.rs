@@ -22,19 +22,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn prometheus_binary() -> Option<PathBuf> {
-    match std::env::var("WIREWATCH_TEST_PROMETHEUS") {
-        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("WIREWATCH_TEST_PROMETHEUS is not set under CI: the real-Prometheus test must run (scripts/prometheus.sh installs it)");
-            }
-            eprintln!("\n!!! SKIPPED real-Prometheus test: WIREWATCH_TEST_PROMETHEUS is not set.\n!!! Run: export WIREWATCH_TEST_PROMETHEUS=\"$(scripts/prometheus.sh path)\"\n");
-            None
-        }
-    }
-}
-
 /// Kills what it holds when dropped (also when the test panics).
 struct Guard(Vec<Child>);
 
@@ -114,7 +101,12 @@ async fn expect_value(prom: &str, q: &str, want: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_a_run_and_evaluates_the_shipped_rules() {
-    let Some(bin) = prometheus_binary() else {
+    let Some(bin) = required_service(
+        "WIREWATCH_TEST_PROMETHEUS",
+        "real-Prometheus test",
+        "run: export WIREWATCH_TEST_PROMETHEUS=\"$(scripts/prometheus.sh path)\"",
+    )
+    .map(PathBuf::from) else {
         return;
     };
     let feeds = FeedServer::start(scenario_feeds()).await;

@@ -416,3 +416,28 @@ pub fn get_blocking(port: u16, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// The value of `var`, the address or path of a real service a test needs. Missing: the test
+/// says so loudly and is skipped (`None`) — except under CI (`CI` set), where it fails, since
+/// CI never skips the real-service tests. `what` names the test, `how` how to provide it.
+pub fn required_service(var: &str, what: &str, how: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{var} is not set under CI: the {what} must run ({how})");
+            }
+            eprintln!("\n!!! SKIPPED {what}: {var} is not set.\n!!! {how}\n");
+            None
+        }
+    }
+}
+
+/// The Kafka broker of the real-broker tests (`WIREWATCH_TEST_KAFKA`, set by scripts/test.sh).
+pub fn kafka_broker(what: &str) -> Option<String> {
+    required_service(
+        "WIREWATCH_TEST_KAFKA",
+        what,
+        "run ./scripts/test.sh, which installs and starts a broker",
+    )
+}

@@ -3,6 +3,7 @@
 //! ids and URLs are never labels.
 
 use std::sync::LazyLock;
+use wirewatch_runtime::metrics::must;
 
 use prometheus::{
     register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
@@ -37,13 +38,6 @@ pub struct AlerterMetrics {
     pub delivery_seconds: HistogramVec,
     /// `wirewatch_alerter_subscriptions{stage}`: enabled subscriptions loaded.
     pub subscriptions: IntGaugeVec,
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Registration fails only on a duplicate name or bad label set: a programming error
-    // caught by the metrics test, never caused by input.
-    #[allow(clippy::expect_used)]
-    r.expect("metric registration")
 }
 
 static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {

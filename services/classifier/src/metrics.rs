@@ -9,6 +9,7 @@
 //!   `0`..`5` or `none` (not assessed: language outside `rule_languages`).
 
 use std::sync::LazyLock;
+use wirewatch_runtime::metrics::must;
 
 use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
 
@@ -35,13 +36,6 @@ pub fn severity_label(level: Option<u8>) -> &'static str {
         Some(l) => SEVERITY_LEVELS[usize::from(l.min(5))],
         None => "none",
     }
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Registration fails only on a duplicate name or bad label set: a programming error
-    // caught by the metrics test, never caused by input.
-    #[allow(clippy::expect_used)]
-    r.expect("metric registration")
 }
 
 static METRICS: LazyLock<ClassifierMetrics> = LazyLock::new(|| ClassifierMetrics {

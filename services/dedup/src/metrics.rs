@@ -1,6 +1,7 @@
 //! Dedup metrics.
 
 use std::sync::LazyLock;
+use wirewatch_runtime::metrics::must;
 
 use prometheus::{
     register_gauge_vec, register_histogram_vec, register_int_counter_vec, register_int_gauge_vec,
@@ -28,11 +29,6 @@ pub struct Metrics {
     /// `wirewatch_dedup_restore_duration_seconds{stage}`: time the last start took to load the
     /// state into memory.
     pub restore_seconds: GaugeVec,
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    #[allow(clippy::expect_used)]
-    r.expect("metric registration")
 }
 
 static M: LazyLock<Metrics> = LazyLock::new(|| Metrics {

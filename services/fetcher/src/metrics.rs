@@ -13,6 +13,7 @@
 //! | `wirewatch_fetcher_missed_items_total` | counter | `stage` |
 
 use std::sync::LazyLock;
+use wirewatch_runtime::metrics::must;
 
 use prometheus::{
     register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
@@ -47,13 +48,6 @@ pub struct FetcherMetrics {
     /// `wirewatch_fetcher_missed_items_total{stage}`: polls whose items were all new although
     /// the feed had been read before — its window scrolled past unseen items between polls.
     pub missed_items: IntCounterVec,
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Registration fails only on a duplicate name or a bad label set: a programming error
-    // caught by the tests, never caused by input.
-    #[allow(clippy::expect_used)]
-    r.expect("metric registration")
 }
 
 static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {

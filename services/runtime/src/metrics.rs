@@ -63,9 +63,10 @@ pub struct StageMetrics {
     pub up: IntGaugeVec,
 }
 
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Registration fails only on a duplicate name or bad label set: a programming error
-    // caught by the metrics tests, never caused by input.
+/// Unwrap a metric registration. It fails only on a duplicate name or a bad label set: a
+/// programming error caught by the metrics tests, never caused by input. Every crate's
+/// `metrics.rs` registers through this.
+pub fn must<T>(r: prometheus::Result<T>) -> T {
     #[allow(clippy::expect_used)]
     r.expect("metric registration")
 }

@@ -14,6 +14,7 @@
 //! `table` ∈ [`TABLES`].
 
 use std::sync::LazyLock;
+use wirewatch_runtime::metrics::must;
 
 use prometheus::{
     register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
@@ -62,13 +63,6 @@ pub struct StoreMetrics {
     pub retention_deleted: IntCounterVec,
     /// `wirewatch_store_retention_errors_total{stage}`.
     pub retention_errors: IntCounterVec,
-}
-
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Registration fails only on a duplicate name or a bad label set: a programming error
-    // caught by the tests, never caused by input.
-    #[allow(clippy::expect_used)]
-    r.expect("metric registration")
 }
 
 static METRICS: LazyLock<StoreMetrics> = LazyLock::new(|| StoreMetrics {
