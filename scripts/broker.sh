@@ -59,12 +59,18 @@ start() {
   rm -rf "$STATE"
   mkdir -p "$STATE"
   # nisshi loads a .env file from its working directory: run it in a fresh, empty directory.
-  (cd "$STATE" && nohup nisshi broker \
+  # Every descriptor is redirected, so `$(scripts/broker.sh start)` returns at once instead of
+  # waiting for the broker to close the command substitution's pipe.
+  (
+    cd "$STATE" || exit 1
+    exec nohup nisshi broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine "sqlite://nisshi.db" \
       --group-initial-rebalance-delay 0s \
-      >"$STATE/broker.log" 2>&1 & echo $! >"$STATE/pid")
+      >"$STATE/broker.log" 2>&1 </dev/null
+  ) >/dev/null 2>&1 </dev/null &
+  echo $! >"$STATE/pid"
   echo "$port" >"$STATE/port"
   if ! wait_port "$port"; then
     echo "broker did not open port $port; log:" >&2
