@@ -86,9 +86,7 @@ pub struct BusConfig {
     pub retry_max_ms: u64,
     /// Messages a stage may have processed whose outputs are still being delivered. Acks stay
     /// in order; a larger window hides the broker's round trip (one at a time is ~7 ms each).
-    /// Default 1 (one at a time): with a window above 1 the Kafka end-to-end test lost a story
-    /// across a `kill -9` under heavy CPU load (about 1 run in 4); until that is understood,
-    /// raise it only where throughput matters more than that risk.
+    /// Default 1 (one at a time) until the kill -9 issue in ARCHITECTURE.md is understood.
     pub max_in_flight: usize,
     /// Kafka settings (used by `wirewatch serve` and `wirewatch topics`).
     pub kafka: KafkaConfig,
