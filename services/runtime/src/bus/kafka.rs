@@ -2,7 +2,7 @@
 //!
 //! Producer: `enable.idempotence=true`, `acks=all`; [`Publisher::publish`] awaits the broker's
 //! acknowledgement. Consumer: `enable.auto.commit=false`, `enable.auto.offset.store=false`;
-//! [`Subscriber::ack`] stores `offset + 1` for the message's partition, and stored offsets are
+//! [`Subscriber::ack`] stores the message's offset (librdkafka commits `offset + 1`), and stored offsets are
 //! committed (whole consumer state) every `commit_interval_ms`, before partitions are revoked,
 //! and on shutdown. A crash therefore redelivers at most the messages since the last commit:
 //! at-least-once, made harmless by idempotent sinks.
@@ -303,6 +303,9 @@ pub struct KafkaSubscriber {
     commit_every: Duration,
     last_commit: Instant,
     dirty: bool,
+    /// Partitions this member has read from, so the first message of each is logged: where a
+    /// member resumes is what to check when a restart loses or repeats messages.
+    started: std::collections::HashSet<(String, i32)>,
 }
 
 impl KafkaSubscriber {
@@ -346,6 +349,7 @@ impl KafkaSubscriber {
             commit_every: Duration::from_millis(k.commit_interval_ms),
             last_commit: Instant::now(),
             dirty: false,
+            started: std::collections::HashSet::new(),
         })
     }
 
@@ -396,6 +400,18 @@ impl Subscriber for KafkaSubscriber {
                 tracing::warn!(topic = msg.topic(), "message from unexpected topic");
                 continue;
             };
+            if self
+                .started
+                .insert((msg.topic().to_string(), msg.partition()))
+            {
+                tracing::info!(
+                    stage = self.stage,
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    "reading partition from offset"
+                );
+            }
             let headers = msg
                 .headers()
                 .map(|hs| {
@@ -425,9 +441,13 @@ impl Subscriber for KafkaSubscriber {
 
     fn ack(&mut self, d: &Delivery) -> Result<(), BusError> {
         if let (Some(p), Some(o)) = (d.partition, d.offset) {
+            // rdkafka's `store_offset` calls librdkafka's `rd_kafka_offset_store`, which stores
+            // `offset + 1` itself (the next offset to read). Passing `o + 1` here made every
+            // restart skip one message per partition — found by the kill -9 test.
             self.consumer
-                .store_offset(&d.topic_name, p, o + 1)
+                .store_offset(&d.topic_name, p, o)
                 .map_err(|e| BusError::Commit(format!("store offset {}: {e}", d.position())))?;
+            tracing::debug!(stage = self.stage, position = %d.position(), "offset stored");
             self.dirty = true;
         }
         Ok(())
