@@ -185,10 +185,9 @@ pub fn register_process_metrics() {
             &["version", "git_sha"]
         ));
         info.with_label_values(&[crate::VERSION, GIT_SHA]).set(1);
-        let pc = prometheus::process_collector::ProcessCollector::for_self();
-        if let Err(e) = prometheus::register(Box::new(pc)) {
-            tracing::warn!(error = %e, "process metrics not registered");
-        }
+        // The standard `process_*` series need no registration: with the `process` feature the
+        // prometheus crate's default registry already carries its process collector on Linux
+        // (registering another one only fails as a duplicate).
     });
 }
 
