@@ -275,6 +275,62 @@ fn check_ambiguous(
     Ok(set)
 }
 
+/// Checks shared by organisation and person entries: a non-empty, unique id and a name.
+fn check_id_and_name(
+    path: &Path,
+    entry: &str,
+    id: &str,
+    name: &str,
+    seen: &mut HashSet<String>,
+) -> Result<(), ClassifierError> {
+    if id.trim().is_empty() {
+        return Err(ClassifierError::invalid(
+            path,
+            entry,
+            "id",
+            "must not be empty",
+        ));
+    }
+    if !seen.insert(id.to_string()) {
+        return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
+    }
+    if name.trim().is_empty() {
+        return Err(ClassifierError::invalid(
+            path,
+            entry,
+            "name",
+            "must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+/// The forms of a named entry (its name, then its aliases), with the case rule each needs.
+fn name_forms<'a>(
+    path: &Path,
+    entry: &str,
+    index: usize,
+    name: &'a str,
+    aliases: &'a [String],
+    ambiguous: &[String],
+) -> Result<Vec<Form<'a>>, ClassifierError> {
+    let all: Vec<&str> = std::iter::once(name)
+        .chain(aliases.iter().map(String::as_str))
+        .collect();
+    let amb = check_ambiguous(path, entry, ambiguous, &all)?;
+    Ok(all
+        .iter()
+        .enumerate()
+        .map(|(n, v)| Form {
+            entry: entry.to_string(),
+            field: if n == 0 { "name" } else { "aliases" },
+            text: v,
+            case: case_for(v, &amb),
+            target: Target::Entity(index),
+        })
+        .collect())
+}
+
 fn case_for(form: &str, ambiguous: &HashSet<String>) -> CaseMode {
     match auto_case(form) {
         CaseMode::Exact => CaseMode::Exact,
@@ -384,38 +440,15 @@ impl EntityList {
         let mut regions = Vec::new();
         for (i, o) in file.organisations.iter().enumerate() {
             let entry = format!("organisation #{} (id {:?})", i + 1, o.id);
-            if o.id.trim().is_empty() {
-                return Err(ClassifierError::invalid(
-                    path,
-                    entry,
-                    "id",
-                    "must not be empty",
-                ));
-            }
-            if !seen.insert(o.id.clone()) {
-                return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
-            }
-            if o.name.trim().is_empty() {
-                return Err(ClassifierError::invalid(
-                    path,
-                    entry,
-                    "name",
-                    "must not be empty",
-                ));
-            }
-            let all: Vec<&str> = std::iter::once(o.name.as_str())
-                .chain(o.aliases.iter().map(String::as_str))
-                .collect();
-            let amb = check_ambiguous(path, &entry, &o.ambiguous, &all)?;
-            for (n, v) in all.iter().enumerate() {
-                forms.push(Form {
-                    entry: entry.clone(),
-                    field: if n == 0 { "name" } else { "aliases" },
-                    text: v,
-                    case: case_for(v, &amb),
-                    target: Target::Entity(i),
-                });
-            }
+            check_id_and_name(path, &entry, &o.id, &o.name, &mut seen)?;
+            forms.extend(name_forms(
+                path,
+                &entry,
+                i,
+                &o.name,
+                &o.aliases,
+                &o.ambiguous,
+            )?);
             check_regions(path, &entry, &o.regions)?;
             regions.push(o.regions.clone());
             ids.push(o.id.clone());
@@ -446,25 +479,7 @@ impl EntityList {
         let (mut ids, mut names, mut forms) = (Vec::new(), Vec::new(), Vec::new());
         for (i, p) in file.people.iter().enumerate() {
             let entry = format!("person #{} (id {:?})", i + 1, p.id);
-            if p.id.trim().is_empty() {
-                return Err(ClassifierError::invalid(
-                    path,
-                    entry,
-                    "id",
-                    "must not be empty",
-                ));
-            }
-            if !seen.insert(p.id.clone()) {
-                return Err(ClassifierError::invalid(path, entry, "id", "duplicate id"));
-            }
-            if p.name.trim().is_empty() {
-                return Err(ClassifierError::invalid(
-                    path,
-                    entry,
-                    "name",
-                    "must not be empty",
-                ));
-            }
+            check_id_and_name(path, &entry, &p.id, &p.name, &mut seen)?;
             if let Some(c) = &p.country {
                 if !countries.contains(c) {
                     return Err(ClassifierError::invalid(
@@ -483,19 +498,14 @@ impl EntityList {
                     "must not be empty when given",
                 ));
             }
-            let all: Vec<&str> = std::iter::once(p.name.as_str())
-                .chain(p.aliases.iter().map(String::as_str))
-                .collect();
-            let amb = check_ambiguous(path, &entry, &p.ambiguous, &all)?;
-            for (n, v) in all.iter().enumerate() {
-                forms.push(Form {
-                    entry: entry.clone(),
-                    field: if n == 0 { "name" } else { "aliases" },
-                    text: v,
-                    case: case_for(v, &amb),
-                    target: Target::Entity(i),
-                });
-            }
+            forms.extend(name_forms(
+                path,
+                &entry,
+                i,
+                &p.name,
+                &p.aliases,
+                &p.ambiguous,
+            )?);
             ids.push(p.id.clone());
             names.push(p.name.clone());
         }
