@@ -58,13 +58,9 @@ async fn run_whole_pipeline_in_one_process() {
         "every story stored or linked",
         Duration::from_secs(90),
         || {
-            let url = format!("{api}/api/stats");
+            let api = api.clone();
             let n = all_ids.len() as u64;
-            async move {
-                let s = get_json(&url).await?;
-                let done = s["stories"].as_u64()? + s["duplicates"].as_u64()? == n;
-                done.then_some(s)
-            }
+            async move { stored_or_linked(&api, n).await }
         },
     )
     .await;

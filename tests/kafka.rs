@@ -212,11 +212,8 @@ async fn scenario(bootstrap: String, kill: bool) {
         "every story stored or linked",
         Duration::from_secs(120),
         || {
-            let url = stats_url.clone();
-            async move {
-                let s = get_json(&url).await?;
-                (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
-            }
+            let api = svc.url("store", "");
+            async move { stored_or_linked(&api, n).await }
         },
         tails,
     )

@@ -271,11 +271,8 @@ async fn run_serves_exactly_the_documented_metrics() {
         "every story stored or linked",
         Duration::from_secs(90),
         || {
-            let url = format!("{api}/api/stats");
-            async move {
-                let s = get_json(&url).await?;
-                (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(())
-            }
+            let api = api.clone();
+            async move { stored_or_linked(&api, n).await.map(|_| ()) }
         },
     )
     .await;
@@ -331,17 +328,6 @@ impl Drop for KillOnDrop<'_> {
     }
 }
 
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_over_kafka_serves_its_documented_metrics() {
     let Some(bootstrap) = kafka_broker("per-service metrics contract over Kafka") else {
@@ -390,11 +376,9 @@ async fn each_service_over_kafka_serves_its_documented_metrics() {
         "both stories stored or linked",
         Duration::from_secs(120),
         || {
-            let url = format!("{store_api}/api/stats");
-            async move {
-                let s = get_json(&url).await?;
-                (s["stories"].as_u64()? + s["duplicates"].as_u64()? == 2).then_some(())
-            }
+            let api = store_api.clone();
+            let n = 2_u64;
+            async move { stored_or_linked(&api, n).await.map(|_| ()) }
         },
     )
     .await;

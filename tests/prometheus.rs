@@ -22,18 +22,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// Kills what it holds when dropped (also when the test panics).
-struct Guard(Vec<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn start_prometheus(bin: &Path, dir: &Path, target: &str, port: u16) -> Child {
     let rules = root().join("deploy/prometheus/rules");
     let cfg = format!(
@@ -124,7 +112,7 @@ async fn prometheus_scrapes_a_run_and_evaluates_the_shipped_rules() {
         &hook.url(),
         &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let mut guard = Guard(vec![spawn(
+    let mut guard = Children(vec![spawn(
         &["run"],
         &config,
         &[],
@@ -136,11 +124,9 @@ async fn prometheus_scrapes_a_run_and_evaluates_the_shipped_rules() {
         "both stories stored or linked",
         Duration::from_secs(90),
         || {
-            let url = format!("{api}/api/stats");
-            async move {
-                let s = get_json(&url).await?;
-                (s["stories"].as_u64()? + s["duplicates"].as_u64()? == 2).then_some(())
-            }
+            let api = api.clone();
+            let n = 2_u64;
+            async move { stored_or_linked(&api, n).await.map(|_| ()) }
         },
     )
     .await;

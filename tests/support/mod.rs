@@ -441,3 +441,21 @@ pub fn kafka_broker(what: &str) -> Option<String> {
         "run ./scripts/test.sh, which installs and starts a broker",
     )
 }
+
+/// Processes killed (and reaped) when dropped, also when a test panics.
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `/api/stats` of the store at `api` once it holds `n` stories and duplicate links together.
+pub async fn stored_or_linked(api: &str, n: u64) -> Option<serde_json::Value> {
+    let s = get_json(&format!("{api}/api/stats")).await?;
+    (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
+}
