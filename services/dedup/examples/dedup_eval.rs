@@ -35,6 +35,9 @@ fn main() {
     if matches!(what, "all" | "speed") {
         speed();
     }
+    if what == "lshsim" {
+        lsh_sim();
+    }
     if what == "restore" {
         let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
         restore(n);
@@ -506,9 +509,11 @@ fn speed() {
     }
     let dt = t0.elapsed().as_secs_f64();
     println!("Index::check (all rules): {:.0} stories/s", n as f64 / dt);
-    // 4. Exact keys: GUID and canonical-URL keys (no text: title below min_content_chars),
-    //    made and looked up in a map of 1M keys.
-    let bare: Vec<_> = (0..100_000usize)
+    // 4. Exact keys. A window's worth of stories (350,000: 50,000 a day for 7 days), each
+    //    with a GUID and a link (no text: the title is below min_content_chars), decided
+    //    through Index::check, so the table holds 1.05M keys (GUID, feed + link, link).
+    let n_window = 350_000usize;
+    let bare: Vec<_> = (0..n_window)
         .map(|i| {
             synth::raw(
                 &format!("k{i}"),
@@ -521,40 +526,68 @@ fn speed() {
             )
         })
         .collect();
-    let mut map = std::collections::HashSet::new();
+    let mut kx = Index::new();
     for s in &bare {
-        for k in index::keys(s, &cfg) {
-            map.insert(k.key);
-        }
+        kx.check(s, &cfg);
     }
+    let seed = kx.seed();
+    // 4a. The GUID/URL check itself: hash the identity string (GUID within its feed,
+    //     canonical link) to 64 bits and look it up. Half the probes are hits (the window's
+    //     own GUIDs and links), half misses (new ones).
+    let guids: Vec<String> = (0..n_window * 2).map(|i| format!("urn:guid:{i}")).collect();
+    let links: Vec<String> = (0..n_window * 2)
+        .map(|i| format!("example.com/news/world/story-{i}?id={i}"))
+        .collect();
     let t0 = Instant::now();
-    let mut k = 0usize;
-    let mut hits = 0usize;
-    for _ in 0..5 {
-        for s in &bare {
-            for key in index::keys(s, &cfg) {
-                k += 1;
-                hits += map.contains(&key.key) as usize;
-            }
-        }
-    }
-    let dt = t0.elapsed().as_secs_f64();
-    println!("exact keys (guid, feed+url, url; canonicalise + sha-256 + lookup): {:.2}M keys/s ({hits} hits)", k as f64 / dt / 1e6);
-    let t0 = Instant::now();
-    let mut hits = 0usize;
-    let mut k = 0usize;
-    for _ in 0..5 {
-        for key in map.iter() {
-            k += 1;
-            hits += map.contains(key) as usize;
+    let (mut k, mut hits) = (0usize, 0usize);
+    for _ in 0..3 {
+        for (g, l) in guids.iter().zip(links.iter()) {
+            hits +=
+                kx.contains_key(index::key_hash(seed, index::KeyKind::Guid, "feed", g)) as usize;
+            hits += kx.contains_key(index::key_hash(seed, index::KeyKind::Link, "", l)) as usize;
+            k += 2;
         }
     }
     let dt = t0.elapsed().as_secs_f64();
     println!(
-        "exact key lookups alone (precomputed keys, {} in map): {:.2}M keys/s ({hits})",
-        map.len(),
+        "exact GUID/URL checks (xxh3-64 of the identity + lookup, {} keys in the table): {:.2}M keys/s ({hits} hits of {k})",
+        kx.len(),
         k as f64 / dt / 1e6
     );
+    // 4b. The same from the raw story: trim the GUID, canonicalise the link (url crate
+    //     parse, tracking parameters, host), normalise, hash, look up.
+    let t0 = Instant::now();
+    let (mut k, mut hits) = (0usize, 0usize);
+    for s in &bare {
+        for key in index::keys(s, &cfg) {
+            k += 1;
+            hits += kx.contains_key(key.key) as usize;
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    println!(
+        "exact keys from raw stories (canonicalise + hash + lookup): {:.2}M keys/s ({hits} hits)",
+        k as f64 / dt / 1e6
+    );
+    let t0 = Instant::now();
+    let mut k = 0usize;
+    for s in &bare {
+        if let Some(l) = s.link.as_deref() {
+            k += wirewatch_dedup::canon::canonical_url(l, &[]).map_or(0, |c| c.len());
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    println!(
+        "canonical_url alone: {:.2}M links/s [{k}]",
+        bare.len() as f64 / dt / 1e6
+    );
+    println!(
+        "exact index memory: {:.0} bytes/story ({} stories, {} keys; key table, id table, verdicts)",
+        kx.exact_heap_bytes() as f64 / n_window as f64,
+        n_window,
+        kx.len()
+    );
+    drop(kx);
     // 5. Memory per story in the similarity index (100k stories, 128-lane sigs, terms).
     let mut ix = Index::new();
     let t0 = Instant::now();
@@ -582,10 +615,11 @@ fn speed() {
     let dt = t0.elapsed().as_secs_f64();
     if let Some(sim) = ix.sim() {
         println!(
-            "memory: {} stories, similarity index {:.0} bytes/story (near-dup part {:.0} bytes/story); built at {:.0} stories/s",
+            "memory: {} stories, similarity index {:.0} bytes/story (near-dup part: band index + sketches {:.1} bytes/story); exact part {:.0} bytes/story; built at {:.0} stories/s",
             sim.len(),
-            sim.approx_bytes() as f64 / sim.len() as f64,
-            sim.near_bytes_per_entry(),
+            sim.heap_bytes() as f64 / sim.len() as f64,
+            sim.near_bytes() as f64 / sim.len() as f64,
+            ix.exact_heap_bytes() as f64 / sim.len() as f64,
             sim.len() as f64 / dt
         );
     }
@@ -625,4 +659,89 @@ fn restore(n: usize) {
         let dt = t0.elapsed().as_secs_f64();
         println!("restore: {n} stories ({} keys, {} similarity entries, db {:.0} MB) loaded in {dt:.2}s = {:.0} stories/s", ix.len(), ix.similar_len(), size as f64 / 1e6, n as f64 / dt);
     });
+}
+
+/// Simulated compact LSH: bands over the 16-bit signature, score from a b-bit sketch of the
+/// low bits (1, 2 or 16 bits per lane): which banding and sketch keep precision and recall.
+fn lsh_sim() {
+    let Some((arts, pairs)) = synth::load_bbc() else {
+        return;
+    };
+    let set = synth::syndication(&arts, &pairs, 2000, 42);
+    let mut s = Vec::new();
+    let sigs: Vec<Option<wirewatch_dedup::minhash::Sig>> = set
+        .iter()
+        .map(|(st, _)| sig_of(&format!("{}\n{}", st.title, index::body_of(st)), 3, &mut s))
+        .collect();
+    for (b, r) in [
+        (4usize, 2usize),
+        (6, 2),
+        (8, 2),
+        (8, 3),
+        (10, 3),
+        (12, 3),
+        (16, 4),
+        (32, 4),
+    ] {
+        for bits in [1u32, 2, 16] {
+            for thr in [0.4, 0.5] {
+                let mut tables: HashMap<u64, Vec<usize>> = HashMap::new();
+                let (mut tp, mut fp, mut copies, mut cands) = (0, 0, 0, 0usize);
+                let mut family: HashMap<&str, &str> = HashMap::new();
+                for (i, (st, orig)) in set.iter().enumerate() {
+                    family.insert(&st.id, orig.as_deref().unwrap_or(&st.id));
+                    copies += orig.is_some() as usize;
+                    let Some(sig) = &sigs[i] else { continue };
+                    let mut best: Option<(usize, f64)> = None;
+                    for band in 0..b {
+                        let k = wirewatch_dedup::minhash::band_key(sig, band, r) ^ band as u64;
+                        for &j in tables.get(&k).map(|v| v.as_slice()).unwrap_or(&[]) {
+                            cands += 1;
+                            let Some(o) = sigs[j].as_ref() else { continue };
+                            let mask = if bits == 16 {
+                                0xffff
+                            } else {
+                                (1u16 << bits) - 1
+                            };
+                            let eq = sig
+                                .iter()
+                                .zip(o.iter())
+                                .filter(|(x, y)| (**x & mask) == (**y & mask))
+                                .count() as f64
+                                / 128.0;
+                            let c = 1.0 / (1u64 << bits) as f64;
+                            let est = ((eq - c) / (1.0 - c)).clamp(0.0, 1.0);
+                            if est >= thr && best.is_none_or(|(_, bs)| est > bs) {
+                                best = Some((j, est));
+                            }
+                        }
+                    }
+                    match best {
+                        Some((j, _)) => {
+                            if orig.is_some()
+                                && family.get(set[j].0.id.as_str()) == family.get(st.id.as_str())
+                            {
+                                tp += 1;
+                            } else {
+                                fp += 1;
+                            }
+                        }
+                        None => {
+                            for band in 0..b {
+                                let k =
+                                    wirewatch_dedup::minhash::band_key(sig, band, r) ^ band as u64;
+                                tables.entry(k).or_default().push(i);
+                            }
+                        }
+                    }
+                }
+                println!(
+                    "lshsim b={b:2} r={r} sketch {bits:2} bits thr {thr}: precision {:.4} recall {:.4} candidates/story {:.2}",
+                    tp as f64 / (tp + fp).max(1) as f64,
+                    tp as f64 / copies as f64,
+                    cands as f64 / set.len() as f64
+                );
+            }
+        }
+    }
 }

@@ -42,6 +42,10 @@ pub struct DedupConfig {
     pub cluster_window_hours: u64,
     /// Words of the body, after the title, that form the lead for clustering.
     pub cluster_lead_words: usize,
+    /// GUID reuse events (the same GUID on another link with unrelated text) or rotation
+    /// events (a new GUID on the same link with the same text) within the window after which
+    /// a feed's GUIDs are ignored and its stories are identified by link and content.
+    pub guid_distrust_after: u32,
     /// Hard bound on stories held in the similarity index (oldest evicted first), on top of
     /// the time window.
     pub max_indexed_stories: usize,
@@ -56,14 +60,15 @@ impl Default for DedupConfig {
             strip_query_params: Vec::new(),
             near_enabled: true,
             shingle_words: 3,
-            near_bands: 32,
-            near_rows: 4,
+            near_bands: 10,
+            near_rows: 3,
             near_threshold: 0.5,
             update_threshold: 0.8,
             cluster_enabled: true,
             cluster_threshold: 0.4,
             cluster_window_hours: 48,
             cluster_lead_words: 30,
+            guid_distrust_after: 3,
             max_indexed_stories: 2_000_000,
         }
     }

@@ -16,6 +16,17 @@ pub enum DedupError {
     /// Reading or writing the state failed.
     #[error("dedup state: {0}")]
     State(#[from] sqlx::Error),
+    /// The state file was written by a newer version of the format (not retryable: run the
+    /// newer build, or move the file away to start afresh).
+    #[error("dedup state {path} has format version {found}; this build reads up to {supported}")]
+    Version {
+        /// File.
+        path: PathBuf,
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build reads.
+        supported: i64,
+    },
     /// A stored verdict could not be decoded (corrupt state).
     #[error("dedup state holds an undecodable verdict for story {story_id}: {reason}")]
     Corrupt {

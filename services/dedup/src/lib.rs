@@ -6,7 +6,8 @@
 //! each with the rule and score that decided.
 //!
 //! The rules, strongest first ([`index::Index::check`], pure):
-//! 1. exact identity: same GUID from the same feed, same canonical link ([`canon`]), same
+//! 1. exact identity (64-bit keys): same GUID from the same feed (unless the feed reuses or
+//!    rotates its GUIDs: then it is detected and its GUIDs are ignored), same canonical link ([`canon`]), same
 //!    normalised title + text. The same GUID or the same link *in the same feed* with a text
 //!    the original did not have is an **update** of it;
 //! 2. near-duplicate: MinHash-LSH over 3-word shingles ([`minhash`], [`sim`]) within the
@@ -20,8 +21,11 @@
 //! - [`index`]: the pure core, [`index::Index::check`].
 //! - [`canon`]: URL canonicalisation and text normalisation.
 //! - [`minhash`]: tokenizer, shingles, 128-permutation MinHash, cluster terms, weighted Jaccard.
+//! - [`lsh`]: the compact MinHash-LSH band index (band entries and 1-bit sketches, no
+//!   signatures in memory).
 //! - [`sim`]: the window-bounded similarity index (LSH bands and term chains, with eviction).
-//! - [`state`]: the SQLite file that makes keys, verdicts and signatures survive restarts.
+//! - [`state`]: the SQLite file that makes keys, verdicts and signatures survive restarts
+//!   (versioned format, migrated at open).
 //! - [`stage`]: the [`Processor`](wirewatch_runtime::stage::Processor) that ties them to the bus,
 //!   and [`stage::verdict_line`] for `wirewatch dedup`.
 //!
@@ -32,6 +36,7 @@ pub mod canon;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod lsh;
 pub mod metrics;
 pub mod minhash;
 pub mod sim;
@@ -44,4 +49,4 @@ pub use index::{Index, Verdict};
 pub use stage::DedupStage;
 
 /// Version of the dedup rules, stamped on every output.
-pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+sim1");
+pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+sim2");

@@ -26,6 +26,10 @@ pub struct Metrics {
     /// `wirewatch_dedup_similarity_score{stage,rule}`: score of similarity matches; rule ∈
     /// near_duplicate, update, cluster.
     pub similarity: HistogramVec,
+    /// `wirewatch_dedup_guid_untrusted_feeds_total{stage,reason}`: feeds whose GUIDs were
+    /// found untrustworthy (reason ∈ reuse, rotation) and are identified by link and content
+    /// from then on.
+    pub guid_untrusted_feeds: IntCounterVec,
     /// `wirewatch_dedup_restore_duration_seconds{stage}`: time the last start took to load the
     /// state into memory.
     pub restore_seconds: GaugeVec,
@@ -63,6 +67,11 @@ static M: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["stage", "rule"],
         vec![0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]
     )),
+    guid_untrusted_feeds: must(register_int_counter_vec!(
+        "wirewatch_dedup_guid_untrusted_feeds_total",
+        "Feeds detected reusing or rotating GUIDs (identified by link and content since).",
+        &["stage", "reason"]
+    )),
     restore_seconds: must(register_gauge_vec!(
         "wirewatch_dedup_restore_duration_seconds",
         "Time the last start took to load the dedup state into memory.",
@@ -94,6 +103,9 @@ pub fn touch() {
     m.cluster_joins.with_label_values(&["dedup"]);
     for rule in ["near_duplicate", "update", "cluster"] {
         m.similarity.with_label_values(&["dedup", rule]);
+    }
+    for reason in ["reuse", "rotation"] {
+        m.guid_untrusted_feeds.with_label_values(&["dedup", reason]);
     }
     m.restore_seconds.with_label_values(&["dedup"]);
 }

@@ -1,17 +1,19 @@
-//! The similarity index: MinHash-LSH for near-duplicates and an inverted index of title+lead
-//! terms for same-story clusters, over the stories of the time window.
+//! The similarity index: MinHash-LSH for near-duplicates ([`crate::lsh`]) and an inverted
+//! index of title+lead terms for same-story clusters, over the stories of the time window.
 //!
 //! Entries live in a queue in arrival order, numbered by a sequence number; the oldest are
 //! evicted when they leave the window (or the index is full), so memory is bounded by the
-//! window. Lookups use chains instead of posting vectors: a hash map holds, per LSH band key
-//! and per term, the newest entry and a count; each entry holds, per band and per term, the
-//! previous entry with the same key. Walking a chain stops at the first evicted entry (all
-//! older ones are evicted too), and eviction only decrements counts, so both are O(keys).
+//! window. The near-duplicate part keeps no signature: [`Lsh`] holds one 32-bit entry per band
+//! and a 128-bit sketch per story. Term lookups use chains instead of posting vectors: a hash
+//! map holds, per term, the newest entry and a count; each entry holds, per term, the previous
+//! entry with the same term. Walking a chain stops at the first evicted entry (all older ones
+//! are evicted too), and eviction only decrements counts, so both are O(terms).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::minhash::{band_key, jaccard, weighted_jaccard, Sig};
+use crate::lsh::{sketch_jaccard, sketch_of, Lsh, Sketch};
+use crate::minhash::{weighted_jaccard, Sig};
 
 /// A hasher for keys that already are good hashes (band keys, term hashes).
 #[derive(Default)]
@@ -34,7 +36,8 @@ impl Hasher for PreHashed {
     }
 }
 
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<PreHashed>>;
+/// A hash map over keys that already are good hashes.
+pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<PreHashed>>;
 
 /// What the index remembers of one story.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +50,8 @@ pub struct SimEntry {
     pub feed: u32,
     /// Story time, unix seconds.
     pub time: i64,
-    /// MinHash signature of the text (absent for text too short to compare).
+    /// MinHash signature of the text (absent for text too short to compare). Consumed by
+    /// [`SimIndex::insert`]: the index keeps only band entries and a sketch of it.
     pub sig: Option<Box<Sig>>,
     /// Title+lead terms, sorted.
     pub terms: Box<[u32]>,
@@ -63,9 +67,8 @@ impl SimEntry {
 }
 
 struct Slot {
+    /// The entry, its signature taken out.
     entry: SimEntry,
-    /// Previous entry (sequence number) with the same band key, per band; `u32::MAX` = none.
-    band_next: Box<[u32]>,
     /// Previous entry with the same term, per term.
     term_next: Box<[u32]>,
 }
@@ -87,11 +90,13 @@ pub struct SimIndex {
     slots: VecDeque<Slot>,
     /// Sequence number of `slots[0]`.
     base: u32,
-    band_heads: Map<u64, (u32, u32)>,
+    lsh: Lsh,
     term_heads: Map<u32, (u32, u32)>,
     newest: i64,
     /// Scratch for candidate accumulation.
     seen: Map<u32, (f64, f64)>,
+    /// Scratch for near-duplicate candidates.
+    near_seen: Vec<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -111,10 +116,11 @@ impl SimIndex {
             max_entries: max_entries.max(1),
             slots: VecDeque::new(),
             base: 0,
-            band_heads: Map::default(),
+            lsh: Lsh::new(bands, rows, 0),
             term_heads: Map::default(),
             newest: i64::MIN,
             seen: Map::default(),
+            near_seen: Vec::new(),
         }
     }
 
@@ -151,21 +157,16 @@ impl SimIndex {
         let Some(slot) = self.slots.pop_front() else {
             return;
         };
-        if let Some(sig) = &slot.entry.sig {
-            for b in 0..self.bands {
-                let k = band_key(sig, b, self.rows);
-                dec(&mut self.band_heads, k);
-            }
-        }
         for t in slot.entry.terms.iter() {
             dec(&mut self.term_heads, *t);
         }
         self.base = self.base.wrapping_add(1);
+        self.lsh.drop_before(self.base);
     }
 
     /// Add a story; evicts what left the window (`window_secs` before the newest time seen)
-    /// and the oldest entries beyond the size bound.
-    pub fn insert(&mut self, entry: SimEntry, window_secs: i64) {
+    /// and the oldest entries beyond the size bound. Returns the story's sequence number.
+    pub fn insert(&mut self, mut entry: SimEntry, window_secs: i64) -> u32 {
         self.newest = self.newest.max(entry.time);
         self.evict_before(self.newest.saturating_sub(window_secs));
         while self.slots.len() >= self.max_entries {
@@ -177,14 +178,11 @@ impl SimIndex {
             *self = Self::new(self.bands, self.rows, self.max_entries);
         }
         let seq = self.base + self.slots.len() as u32;
-        let mut band_next = Vec::new();
-        if let Some(sig) = &entry.sig {
-            band_next.reserve_exact(self.bands);
-            for b in 0..self.bands {
-                let k = band_key(sig, b, self.rows);
-                band_next.push(push_head(&mut self.band_heads, k, seq));
-            }
+        if self.slots.is_empty() {
+            // Every run ended with the evicted stories: start the band index at this story.
+            self.lsh = Lsh::new(self.bands, self.rows, seq);
         }
+        self.lsh.insert(seq, entry.sig.take().as_deref());
         let term_next: Vec<u32> = entry
             .terms
             .iter()
@@ -192,36 +190,38 @@ impl SimIndex {
             .collect();
         self.slots.push_back(Slot {
             entry,
-            band_next: band_next.into_boxed_slice(),
             term_next: term_next.into_boxed_slice(),
         });
+        seq
+    }
+
+    /// The sketch of the story with sequence number `seq`, while it is held and had a
+    /// signature.
+    pub fn sketch(&self, seq: u32) -> Option<&Sketch> {
+        self.get(seq)?;
+        self.lsh.sketch(seq)
     }
 
     /// The most similar entry sharing at least one LSH band with `sig`, stored no earlier
-    /// than `since`, whose estimated Jaccard similarity is at least `threshold`. Ties go to
-    /// the oldest entry (the original).
-    pub fn near(&self, sig: &Sig, since: i64, threshold: f64) -> Option<Hit<'_>> {
+    /// than `since`, whose estimated Jaccard similarity (from the 1-bit sketches) is at least
+    /// `threshold`. Ties go to the oldest entry (the original).
+    pub fn near(&mut self, sig: &Sig, since: i64, threshold: f64) -> Option<Hit<'_>> {
         let mut best: Option<(u32, f64)> = None;
-        for b in 0..self.bands {
-            let k = band_key(sig, b, self.rows);
-            let mut seq = self.band_heads.get(&k).map_or(NONE, |h| h.0);
-            while let Some(slot) = self.get(seq) {
-                if slot.entry.time < since {
-                    break;
-                }
-                if let Some(s) = &slot.entry.sig {
-                    let score = jaccard(sig, s);
-                    if score >= threshold
-                        && best.is_none_or(|(bs, bscore)| {
-                            score > bscore || (score == bscore && seq < bs)
-                        })
-                    {
-                        best = Some((seq, score));
-                    }
-                }
-                seq = slot.band_next[b];
+        let q = sketch_of(sig);
+        let mut seen = std::mem::take(&mut self.near_seen);
+        self.lsh.candidates(sig, &mut seen, |seq, sk| {
+            let Some(slot) = self.get(seq) else { return };
+            if slot.entry.time < since {
+                return;
             }
-        }
+            let score = sketch_jaccard(&q, sk);
+            if score >= threshold
+                && best.is_none_or(|(bs, bscore)| score > bscore || (score == bscore && seq < bs))
+            {
+                best = Some((seq, score));
+            }
+        });
+        self.near_seen = seen;
         best.and_then(|(seq, score)| {
             self.get(seq).map(|s| Hit {
                 entry: &s.entry,
@@ -317,12 +317,13 @@ impl SimIndex {
         best.and_then(|(seq, score, t)| self.get(seq).map(|s| (&s.entry, score, t)))
     }
 
-    /// Approximate heap bytes held, for the memory measurement.
-    pub fn approx_bytes(&self) -> usize {
-        let per_map_entry_band = std::mem::size_of::<(u64, (u32, u32))>() + 1;
+    /// Heap bytes held, for the memory measurement: every allocation's capacity times its
+    /// element size (hash maps: buckets times entry size plus one control byte each), without
+    /// the allocator's own overhead.
+    pub fn heap_bytes(&self) -> usize {
         let per_map_entry_term = std::mem::size_of::<(u32, (u32, u32))>() + 1;
-        let maps = (self.band_heads.capacity() * per_map_entry_band)
-            + (self.term_heads.capacity() * per_map_entry_term);
+        let maps = self.term_heads.capacity() * per_map_entry_term
+            + self.seen.capacity() * (std::mem::size_of::<(u32, (f64, f64))>() + 1);
         let slots = self.slots.capacity() * std::mem::size_of::<Slot>();
         let heap: usize = self
             .slots
@@ -330,38 +331,17 @@ impl SimIndex {
             .map(|s| {
                 s.entry.story_id.len()
                     + s.entry.cluster_id.as_ref().map_or(0, |c| c.len())
-                    + s.entry
-                        .sig
-                        .as_ref()
-                        .map_or(0, |_| std::mem::size_of::<Sig>())
                     + s.entry.terms.len() * 4
                     + s.entry.title_terms.len() * 4
-                    + s.band_next.len() * 4
                     + s.term_next.len() * 4
             })
             .sum();
-        maps + slots + heap
+        maps + slots + heap + self.near_bytes()
     }
 
-    /// Approximate bytes of the near-duplicate part only (signature, band chains, band map),
-    /// per entry.
-    pub fn near_bytes_per_entry(&self) -> f64 {
-        if self.slots.is_empty() {
-            return 0.0;
-        }
-        let map = self.band_heads.capacity() * (std::mem::size_of::<(u64, (u32, u32))>() + 1);
-        let per: usize = self
-            .slots
-            .iter()
-            .map(|s| {
-                s.entry
-                    .sig
-                    .as_ref()
-                    .map_or(0, |_| std::mem::size_of::<Sig>())
-                    + s.band_next.len() * 4
-            })
-            .sum();
-        (map + per) as f64 / self.slots.len() as f64
+    /// Heap bytes of the near-duplicate part only: the band index with its sketches.
+    pub fn near_bytes(&self) -> usize {
+        self.lsh.heap_bytes() + self.near_seen.capacity() * 4
     }
 }
 
@@ -408,7 +388,7 @@ mod tests {
 
     #[test]
     fn finds_near_copy_and_evicts_by_window() {
-        let mut ix = SimIndex::new(20, 6, 1000);
+        let mut ix = SimIndex::new(10, 3, 1000);
         let a = text(1, 300);
         ix.insert(entry("a", &a, "t", 100), 1000);
         ix.insert(entry("b", &text(2, 300), "u", 250), 1000);
@@ -417,7 +397,7 @@ mod tests {
         let sig = sig_of(&copy, 3, &mut s).unwrap();
         let hit = ix.near(&sig, 0, 0.8).unwrap();
         assert_eq!(&*hit.entry.story_id, "a");
-        assert!(hit.score > 0.9 && hit.score < 1.0, "{}", hit.score);
+        assert!(hit.score > 0.8 && hit.score <= 1.0, "{}", hit.score);
         // `since` after the entry's time hides it.
         assert!(ix.near(&sig, 120, 0.8).is_none());
         // A later insert pushes "a" out of the window.
@@ -427,7 +407,8 @@ mod tests {
         // Evicting everything empties the maps (nothing leaks).
         ix.evict_before(i64::MAX);
         assert!(ix.is_empty());
-        assert!(ix.band_heads.is_empty() && ix.term_heads.is_empty());
+        assert!(ix.term_heads.is_empty());
+        assert_eq!(ix.lsh.runs(), 0);
     }
 
     #[test]

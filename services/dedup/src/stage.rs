@@ -144,6 +144,12 @@ impl Processor for DedupStage {
                         ProcessError::Fatal(e.to_string())
                     }
                 })?;
+            if let Some(why) = checked.distrusted {
+                m.guid_untrusted_feeds
+                    .with_label_values(&["dedup", why.as_str()])
+                    .inc();
+                tracing::warn!(feed = %story.feed.id, reason = why.as_str(), "feed guids untrusted, identifying its stories by link and content");
+            }
             let kind = match checked.verdict {
                 Verdict::Unique { .. } => "unique",
                 Verdict::Duplicate { .. } => "duplicate",
