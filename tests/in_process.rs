@@ -218,3 +218,103 @@ async fn run_whole_pipeline_in_one_process() {
     let status = interrupt(&mut child, Duration::from_secs(30));
     assert!(status.success(), "second run exited with {status}");
 }
+
+/// kill -9 of `wirewatch run` after the alerter matched the seed story but before the
+/// webhook took the alert (the receiver is down: the delivery is being retried), then a
+/// restart with the receiver up: the alert arrives exactly once. A second kill -9 and restart
+/// after the delivery sends nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_match_and_delivery_delivers_the_alert_exactly_once() {
+    let feeds = FeedServer::start(scenario_feeds()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hook_port = free_port();
+    let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &[("seed", feeds.url("/seed.xml"))],
+        &hook_url,
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    // Keep retrying the down receiver, quickly.
+    let env = [
+        ("WIREWATCH__ALERTER__MAX_ATTEMPTS", "1000".to_string()),
+        ("WIREWATCH__ALERTER__RETRY_INITIAL_MS", "100".to_string()),
+        ("WIREWATCH__ALERTER__RETRY_MAX_MS", "300".to_string()),
+    ];
+    // The webhook alone (a file channel would be written before the crash).
+    std::fs::write(
+        dir.path().join("subscriptions.toml"),
+        format!("[[subscription]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nsince = \"all\"\nwebhook_url = \"{hook_url}\"\n"),
+    )
+    .unwrap();
+    let api = format!("http://127.0.0.1:{port}");
+    let log = dir.path().join("run.log");
+    let seed_id = inspect_ids(&feeds.url("/seed.xml"), &config)[0].clone();
+
+    let mut child = spawn(&["run"], &config, &env, &log);
+    let guard = KillOnPanic(child.id());
+    wait_for(
+        "the alert's delivery being retried (receiver down)",
+        Duration::from_secs(90),
+        || {
+            let api = api.clone();
+            async move {
+                let m = get_text(&format!("{api}/metrics")).await?;
+                (metric_sum(
+                    &m,
+                    "wirewatch_alerter_deliveries_total",
+                    &["channel=\"webhook\"", "result=\"retry\""],
+                ) >= 1.0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(guard);
+
+    let hook = Webhook::start_on(hook_port).await;
+    let mut child = spawn(&["run"], &config, &env, &log);
+    let guard = KillOnPanic(child.id());
+    wait_for(
+        "the alert delivered after the restart",
+        Duration::from_secs(60),
+        || {
+            let n = hook.received().len();
+            async move { (n >= 1).then_some(()) }
+        },
+    )
+    .await;
+    // Time for a duplicate to show up, if there were one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "alerts received: {got:?}");
+    assert_eq!(got[0].body["story_id"], seed_id.as_str());
+    assert_eq!(
+        got[0].delivery_id.as_deref(),
+        got[0].body["id"].as_str(),
+        "delivery id is the alert id"
+    );
+
+    // Once more: kill -9 after the delivery, restart: nothing is sent again.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(guard);
+    let hits_before: usize = feeds.hits.lock().unwrap().values().sum();
+    let mut child = spawn(&["run"], &config, &env, &log);
+    let _guard = KillOnPanic(child.id());
+    wait_for("the feed polled again", Duration::from_secs(60), || {
+        let hits = feeds.hits.clone();
+        async move {
+            let h: usize = hits.lock().unwrap().values().sum();
+            (h > hits_before).then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.received().len(), 1, "the alert was sent again");
+    let status = interrupt(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "last run exited with {status}");
+}

@@ -276,12 +276,87 @@ pub struct Alert {
     pub channels: Vec<String>,
     /// Version of the alerter.
     pub alerter_version: String,
+    /// What the message is: one story (the default), an update of an alerted cluster
+    /// ("+N sources"), or a digest / rate-limit summary listing several stories in `items`.
+    #[serde(default)]
+    pub kind: AlertKind,
+    /// For `update`: stories of the cluster seen so far, this one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<u64>,
+    /// For `digest` and `summary`: the stories listed (the story fields above describe the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<AlertItem>,
+    /// When the fetcher fetched the story (end-to-end latency = `delivered_at - fetched_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<DateTime<Utc>>,
+}
+
+/// What an [`Alert`] carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A story matched.
+    #[default]
+    Story,
+    /// Another outlet carried a story of a cluster already alerted ("+N sources").
+    Update,
+    /// The subscription's periodic digest (hourly, daily …) of the stories that matched.
+    Digest,
+    /// The stories held back by the subscription's rate limit in one window.
+    Summary,
+}
+
+impl AlertKind {
+    /// The snake_case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Story => "story",
+            Self::Update => "update",
+            Self::Digest => "digest",
+            Self::Summary => "summary",
+        }
+    }
+}
+
+/// One story listed in a digest or summary [`Alert`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertItem {
+    /// Story id.
+    pub story_id: String,
+    /// Story cluster id.
+    pub cluster_id: String,
+    /// Story title.
+    pub title: String,
+    /// Story link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Source feed id.
+    pub feed_id: String,
+    /// Story publication time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<DateTime<Utc>>,
 }
 
 impl Alert {
     /// The alert id for a (subscription, story) pair.
     pub fn make_id(subscription_id: &str, story_id: &str) -> String {
         stable_id(&["alert", subscription_id, story_id])
+    }
+
+    /// The id of the "+N sources" update sent for `story_id`, a later member of an alerted
+    /// cluster.
+    pub fn make_update_id(subscription_id: &str, story_id: &str) -> String {
+        stable_id(&["alert-update", subscription_id, story_id])
+    }
+
+    /// The id of a digest or summary for the window starting at `window_start` (Unix seconds).
+    pub fn make_batch_id(kind: AlertKind, subscription_id: &str, window_start: i64) -> String {
+        stable_id(&[
+            "alert-batch",
+            kind.as_str(),
+            subscription_id,
+            &window_start.to_string(),
+        ])
     }
 }
 

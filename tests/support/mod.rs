@@ -189,11 +189,18 @@ async fn hook(
 
 impl Webhook {
     pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// On a given port (0: any free one).
+    pub async fn start_on(port: u16) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/hook", post(hook))
             .with_state(received.clone());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
         Self { addr, received }
@@ -225,7 +232,9 @@ pub fn write_config(dir: &Path, feeds: &[(&str, String)], webhook: &str, extra: 
     }
     std::fs::write(dir.join("feeds.toml"), f).unwrap();
     let subs = format!(
-        "[[subscription]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nwebhook_url = \"{webhook}\"\nfile = \"{}\"\n",
+        // `since = "all"`: the test feeds' stories were published long before the
+        // subscription is first seen, and must alert all the same.
+        "[[subscription]]\nid = \"ru-conflict\"\nquery = \"topic:conflict AND country:RU\"\nsince = \"all\"\nwebhook_url = \"{webhook}\"\nfile = \"{}\"\n",
         dir.join("alerts.jsonl").display()
     );
     std::fs::write(dir.join("subscriptions.toml"), subs).unwrap();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Alerter settings. Subscriptions themselves live in their own file
 /// (`subscriptions_file`), documented in `config/subscriptions.toml`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlerterConfig {
     /// TOML file with the `[[subscription]]` entries, relative to the working directory.
@@ -29,6 +29,10 @@ pub struct AlerterConfig {
     /// (cluster, story) pairs remembered in the ledger for the `cluster_size` query field; the
     /// oldest are forgotten first. At least 1.
     pub max_tracked_cluster_stories: u64,
+    /// Bearer token of the subscriptions API (`/api/subscriptions`); unset = API disabled.
+    /// Prefer the environment (`WIREWATCH__ALERTER__API_TOKEN`) to the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
 }
 
 impl Default for AlerterConfig {
@@ -42,7 +46,28 @@ impl Default for AlerterConfig {
             retry_max_ms: 10_000,
             max_concurrent_deliveries: 8,
             max_tracked_cluster_stories: crate::ledger::DEFAULT_MAX_CLUSTER_ROWS,
+            api_token: None,
         }
+    }
+}
+
+// Hand-written so that the API token never reaches a log.
+impl std::fmt::Debug for AlerterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlerterConfig")
+            .field("subscriptions_file", &self.subscriptions_file)
+            .field("webhook_timeout_ms", &self.webhook_timeout_ms)
+            .field("smtp_timeout_ms", &self.smtp_timeout_ms)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_initial_ms", &self.retry_initial_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("max_concurrent_deliveries", &self.max_concurrent_deliveries)
+            .field(
+                "max_tracked_cluster_stories",
+                &self.max_tracked_cluster_stories,
+            )
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
-use wirewatch_proto::v1::{Alert, EnrichedStory};
+use wirewatch_proto::v1::{Alert, AlertItem, AlertKind, EnrichedStory};
 use wirewatch_runtime::backoff::Backoff;
 
 use crate::config::AlerterConfig;
@@ -48,7 +48,61 @@ pub fn build_alert(
         delivered_at,
         channels,
         alerter_version: wirewatch_runtime::VERSION.to_string(),
+        kind: AlertKind::Story,
+        sources: None,
+        items: vec![],
+        fetched_at: Some(s.fetched_at),
     }
+}
+
+/// The digest or summary alert (`kind`) of subscription `sub` for the window starting at
+/// `window_start` (Unix seconds): `items` listed (the first also fills the story fields),
+/// `total` stories in all.
+pub fn build_batch(
+    sub: &Subscription,
+    kind: AlertKind,
+    window_start: i64,
+    items: Vec<AlertItem>,
+    total: usize,
+    now: DateTime<Utc>,
+) -> Option<Alert> {
+    let first = items.first()?.clone();
+    let what = match kind {
+        AlertKind::Summary => "held back by the rate limit",
+        _ => "in this digest",
+    };
+    let more = total.saturating_sub(items.len());
+    let title = if more > 0 {
+        format!("{total} stories {what} (first {} listed)", items.len())
+    } else if total == 1 {
+        format!("1 story {what}: {}", first.title)
+    } else {
+        format!("{total} stories {what}")
+    };
+    Some(Alert {
+        id: Alert::make_batch_id(kind, &sub.id, window_start),
+        subscription_id: sub.id.clone(),
+        query: sub.query.clone(),
+        story_id: first.story_id.clone(),
+        cluster_id: first.cluster_id.clone(),
+        title,
+        link: None,
+        feed: wirewatch_proto::v1::FeedRef {
+            id: first.feed_id.clone(),
+            url: String::new(),
+            title: None,
+        },
+        topics: vec![],
+        countries: vec![],
+        published: first.published,
+        delivered_at: now,
+        channels: vec![],
+        alerter_version: wirewatch_runtime::VERSION.to_string(),
+        kind,
+        sources: Some(total as u64),
+        items,
+        fetched_at: None,
+    })
 }
 
 /// The `X-Wirewatch-Signature` value: `sha256=` and the hex HMAC-SHA256 of `body` keyed with
@@ -91,47 +145,107 @@ fn details(alert: &Alert, severity: Option<u8>) -> String {
     parts.join(" · ")
 }
 
+/// The first line of a message: "+N sources" for updates.
+fn headline_prefix(alert: &Alert) -> String {
+    match (alert.kind, alert.sources) {
+        (AlertKind::Update, Some(n)) => format!(
+            "+{} source{}: ",
+            n.saturating_sub(1),
+            if n == 2 { "" } else { "s" }
+        ),
+        (AlertKind::Update, None) => "update: ".into(),
+        _ => String::new(),
+    }
+}
+
 /// The Slack message body: `{"text": "..."}` with the linked title, the details and the
-/// subscription.
+/// subscription; digests and summaries list their stories, one linked title a line.
 pub fn slack_body(alert: &Alert, severity: Option<u8>) -> serde_json::Value {
     let title = slack_escape(&alert.title);
-    let headline = match &alert.link {
-        Some(link) => format!("*<{}|{title}>*", slack_escape(link)),
-        None => format!("*{title}*"),
+    let prefix = slack_escape(&headline_prefix(alert));
+    let text = if alert.items.is_empty() {
+        let headline = match &alert.link {
+            Some(link) => format!("{prefix}*<{}|{title}>*", slack_escape(link)),
+            None => format!("{prefix}*{title}*"),
+        };
+        format!(
+            "{headline}\n{}\nsubscription `{}`",
+            slack_escape(&details(alert, severity)),
+            slack_escape(&alert.subscription_id)
+        )
+    } else {
+        let mut t = format!("*{title}*");
+        for i in &alert.items {
+            let it = slack_escape(&i.title);
+            match &i.link {
+                Some(l) => t.push_str(&format!(
+                    "\n• <{}|{it}> ({})",
+                    slack_escape(l),
+                    slack_escape(&i.feed_id)
+                )),
+                None => t.push_str(&format!("\n• {it} ({})", slack_escape(&i.feed_id))),
+            }
+        }
+        t.push_str(&format!(
+            "\nsubscription `{}`",
+            slack_escape(&alert.subscription_id)
+        ));
+        t
     };
-    let text = format!(
-        "{headline}\n{}\nsubscription `{}`",
-        slack_escape(&details(alert, severity)),
-        slack_escape(&alert.subscription_id)
-    );
     serde_json::json!({ "text": text })
 }
 
 /// Subject, plain-text body and HTML body of an alert email.
 pub fn email_parts(alert: &Alert, severity: Option<u8>) -> (String, String, String) {
     // Subjects are one line; titles from feeds sometimes carry newlines.
-    let title: String = alert
-        .title
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line = |t: &str| -> String {
+        t.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let title = format!("{}{}", headline_prefix(alert), one_line(&alert.title));
     let subject = format!("[wirewatch] {title}");
-    let details = details(alert, severity);
-    let link = alert.link.as_deref().unwrap_or("");
-    let plain = format!(
-        "{title}\n{link}\n\n{details}\nsubscription: {} ({})\nalert id: {}\n",
+    let footer = format!(
+        "subscription: {} ({})\nalert id: {}\n",
         alert.subscription_id, alert.query, alert.id
     );
+    let html_footer = format!(
+        "<p>subscription <code>{}</code>: <code>{}</code><br>alert id {}</p>",
+        html_escape(&alert.subscription_id),
+        html_escape(&alert.query),
+        html_escape(&alert.id)
+    );
+    if !alert.items.is_empty() {
+        let mut plain = format!("{title}\n\n");
+        let mut list = String::new();
+        for i in &alert.items {
+            let t = one_line(&i.title);
+            let link = i.link.as_deref().unwrap_or("");
+            plain.push_str(&format!("- {t} ({})\n  {link}\n", i.feed_id));
+            let entry = match &i.link {
+                Some(l) => format!("<a href=\"{}\">{}</a>", html_escape(l), html_escape(&t)),
+                None => html_escape(&t),
+            };
+            list.push_str(&format!("<li>{entry} ({})</li>", html_escape(&i.feed_id)));
+        }
+        plain.push('\n');
+        plain.push_str(&footer);
+        let html = format!(
+            "<html><body><h2>{}</h2><ul>{list}</ul>{html_footer}</body></html>",
+            html_escape(&title)
+        );
+        return (subject, plain, html);
+    }
+    let details = details(alert, severity);
+    let link = alert.link.as_deref().unwrap_or("");
+    let plain = format!("{title}\n{link}\n\n{details}\n{footer}");
     let headline = match &alert.link {
         Some(l) => format!("<a href=\"{}\">{}</a>", html_escape(l), html_escape(&title)),
         None => html_escape(&title),
     };
     let html = format!(
-        "<html><body><h2>{headline}</h2><p>{}</p><p>subscription <code>{}</code>: <code>{}</code><br>alert id {}</p></body></html>",
+        "<html><body><h2>{headline}</h2><p>{}</p>{html_footer}</body></html>",
         html_escape(&details),
-        html_escape(&alert.subscription_id),
-        html_escape(&alert.query),
-        html_escape(&alert.id)
     );
     (subject, plain, html)
 }
@@ -495,6 +609,10 @@ mod tests {
             email_to: vec![],
             email_from: None,
             once_per_cluster: true,
+            cluster: None,
+            digest: None,
+            rate_limit: None,
+            since: None,
         };
         for _ in 0..2 {
             let r = d.file(&sub, &path, b"{\"a\":1}\n").await;

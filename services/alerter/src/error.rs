@@ -118,6 +118,20 @@ pub enum AlerterError {
         /// Serde's message.
         reason: String,
     },
+    /// No subscription has this id.
+    #[error("subscription '{id}' not found")]
+    NotFound {
+        /// Subscription id.
+        id: String,
+    },
+    /// The change conflicts with the subscription's state (id taken, defined in the file).
+    #[error("subscription '{id}': {reason}")]
+    Conflict {
+        /// Subscription id.
+        id: String,
+        /// What conflicts.
+        reason: String,
+    },
 }
 
 impl AlerterError {
@@ -134,7 +148,9 @@ impl AlerterError {
             | AlerterError::Query { .. }
             | AlerterError::LedgerOpen { .. }
             | AlerterError::HttpClient(_)
-            | AlerterError::Encode { .. } => false,
+            | AlerterError::Encode { .. }
+            | AlerterError::NotFound { .. }
+            | AlerterError::Conflict { .. } => false,
         }
     }
 }

@@ -23,11 +23,12 @@ use wirewatch_runtime::http::ReadyCheck;
 use crate::error::AlerterError;
 
 /// Schema version kept in `PRAGMA user_version`.
-/// Version 2 added `cluster_alerts` and `cluster_stories` (created on open; version 1
-/// databases upgrade in place).
-const SCHEMA_VERSION: i64 = 2;
+/// Version 2 added `cluster_alerts` and `cluster_stories`; version 3 the subscriptions table,
+/// the outbox of alerts decided but not yet delivered, the matches held for digests and rate
+/// limits, the rate-limit windows, and `delivered.status` (older databases upgrade in place).
+const SCHEMA_VERSION: i64 = 3;
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS delivered (
     subscription_id TEXT NOT NULL,
     story_id        TEXT NOT NULL,
@@ -49,6 +50,38 @@ const SCHEMA: [&str; 4] = [
     PRIMARY KEY (cluster_id, story_id)
 ) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS cluster_stories_seq ON cluster_stories (seq)",
+    "CREATE TABLE IF NOT EXISTS subscriptions (
+    id         TEXT PRIMARY KEY,
+    spec_json  TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    paused     INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id        TEXT NOT NULL UNIQUE,
+    subscription_id TEXT NOT NULL,
+    story_id        TEXT NOT NULL,
+    severity        INTEGER,
+    alert_json      TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+)",
+    "CREATE INDEX IF NOT EXISTS outbox_subscription ON outbox (subscription_id, seq)",
+    "CREATE TABLE IF NOT EXISTS held (
+    subscription_id TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    window_start    INTEGER NOT NULL,
+    story_id        TEXT NOT NULL,
+    item_json       TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, kind, window_start, story_id)
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS rate_windows (
+    subscription_id TEXT NOT NULL,
+    window_start    INTEGER NOT NULL,
+    sent            INTEGER NOT NULL,
+    PRIMARY KEY (subscription_id, window_start)
+) WITHOUT ROWID",
 ];
 
 /// How often (in new cluster rows) the cluster table is trimmed to its bound.
@@ -60,7 +93,10 @@ pub const DEFAULT_MAX_CLUSTER_ROWS: u64 = 200_000;
 /// The ledger. Cheap to clone (a pool handle).
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
+    /// Serialises write transactions of this process (SQLite has one writer; taking turns
+    /// here avoids busy errors when a read transaction would have to upgrade).
+    pub(crate) write: std::sync::Arc<tokio::sync::Mutex<()>>,
     path: PathBuf,
     max_cluster_rows: u64,
     inserted: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -109,6 +145,22 @@ impl Ledger {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
         }
+        // `delivered.status`: `pending` (in the outbox), `delivered`, `held` (waiting for a
+        // digest or summary), `failed` (dead-lettered). Rows of older versions were delivered.
+        let has_status: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('delivered') WHERE name = 'status'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        if has_status == 0 {
+            sqlx::query(
+                "ALTER TABLE delivered ADD COLUMN status TEXT NOT NULL DEFAULT 'delivered'",
+            )
+            .execute(&pool)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        }
         sqlx::query(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .execute(&pool)
             .await
@@ -118,6 +170,7 @@ impl Ledger {
             path,
             max_cluster_rows: max_cluster_rows.max(1),
             inserted: Default::default(),
+            write: Default::default(),
         })
     }
 
@@ -233,51 +286,6 @@ impl Ledger {
                 .ok()
                 .and_then(|j| serde_json::from_str::<Alert>(&j).ok())
         }))
-    }
-
-    /// Record a delivered alert, for its (subscription, story) and (subscription, cluster)
-    /// pairs, in one transaction. Recording the same pair twice keeps the first.
-    pub async fn record(&self, alert: &Alert) -> Result<(), AlerterError> {
-        let err = |source| AlerterError::Ledger {
-            op: "record",
-            subscription: alert.subscription_id.clone(),
-            story_id: alert.story_id.clone(),
-            source,
-        };
-        let json = serde_json::to_string(alert).map_err(|e| AlerterError::Encode {
-            alert_id: alert.id.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query(
-            "INSERT INTO delivered (subscription_id, story_id, alert_id, delivered_at, alert_json)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (subscription_id, story_id) DO NOTHING",
-        )
-        .bind(&alert.subscription_id)
-        .bind(&alert.story_id)
-        .bind(&alert.id)
-        .bind(
-            alert
-                .delivered_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        )
-        .bind(json)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        sqlx::query(
-            "INSERT INTO cluster_alerts (subscription_id, cluster_id, story_id) VALUES (?1, ?2, ?3)
-             ON CONFLICT (subscription_id, cluster_id) DO NOTHING",
-        )
-        .bind(&alert.subscription_id)
-        .bind(&alert.cluster_id)
-        .bind(&alert.story_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(())
     }
 
     /// Close the pool (waits for connections to finish).

@@ -15,7 +15,19 @@ pub const STAGE: &str = "alerter";
 /// Delivery channels.
 pub const CHANNELS: [&str; 4] = ["webhook", "slack", "email", "file"];
 /// Why a match was suppressed.
-pub const SUPPRESS_REASONS: [&str; 1] = ["cluster"];
+/// `cluster`: another story of the cluster was alerted (cluster mode `once`); `digest`: held
+/// for the subscription's digest; `rate_limit`: held for the rate-limit window's summary;
+/// `before_subscription`: published before the subscription was created; `paused`: queued
+/// before the subscription was paused or deleted, then dropped.
+pub const SUPPRESS_REASONS: [&str; 5] = [
+    "cluster",
+    "digest",
+    "rate_limit",
+    "before_subscription",
+    "paused",
+];
+/// Kinds of alert messages sent.
+pub const KINDS: [&str; 4] = ["story", "update", "digest", "summary"];
 /// Delivery results: `retry` counts attempts that failed and were retried, `failed` deliveries
 /// that gave up (dead-lettered).
 pub const RESULTS: [&str; 3] = ["ok", "retry", "failed"];
@@ -36,8 +48,15 @@ pub struct AlerterMetrics {
     /// `wirewatch_alerter_delivery_duration_seconds{stage,channel}`: one delivery, retries
     /// included.
     pub delivery_seconds: HistogramVec,
-    /// `wirewatch_alerter_subscriptions{stage}`: enabled subscriptions loaded.
+    /// `wirewatch_alerter_subscriptions{stage}`: active (enabled, not paused) subscriptions.
     pub subscriptions: IntGaugeVec,
+    /// `wirewatch_alerter_alerts_sent_total{stage,kind}`: alert messages delivered on at
+    /// least one channel, by kind ([`KINDS`]).
+    pub sent: IntCounterVec,
+    /// `wirewatch_alerter_outbox_alerts{stage}`: alerts decided and waiting for delivery.
+    pub outbox: IntGaugeVec,
+    /// `wirewatch_alerter_held_matches{stage}`: matches held for digests and summaries.
+    pub held: IntGaugeVec,
 }
 
 static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {
@@ -74,7 +93,22 @@ static METRICS: LazyLock<AlerterMetrics> = LazyLock::new(|| AlerterMetrics {
     )),
     subscriptions: must(register_int_gauge_vec!(
         "wirewatch_alerter_subscriptions",
-        "Enabled subscriptions loaded.",
+        "Active (enabled, not paused) subscriptions.",
+        &["stage"]
+    )),
+    sent: must(register_int_counter_vec!(
+        "wirewatch_alerter_alerts_sent_total",
+        "Alert messages delivered on at least one channel, by kind.",
+        &["stage", "kind"]
+    )),
+    outbox: must(register_int_gauge_vec!(
+        "wirewatch_alerter_outbox_alerts",
+        "Alerts decided and waiting in the outbox for delivery.",
+        &["stage"]
+    )),
+    held: must(register_int_gauge_vec!(
+        "wirewatch_alerter_held_matches",
+        "Matches held for digests and rate-limit summaries.",
         &["stage"]
     )),
 });
@@ -97,6 +131,11 @@ pub fn touch() {
     m.matches.with_label_values(&[STAGE]);
     m.duplicates.with_label_values(&[STAGE]);
     m.subscriptions.with_label_values(&[STAGE]);
+    m.outbox.with_label_values(&[STAGE]);
+    m.held.with_label_values(&[STAGE]);
+    for kind in KINDS {
+        m.sent.with_label_values(&[STAGE, kind]);
+    }
     for reason in SUPPRESS_REASONS {
         m.suppressed.with_label_values(&[STAGE, reason]);
     }
@@ -122,6 +161,10 @@ mod tests {
             "wirewatch_alerter_matches_total{stage=\"alerter\"}",
             "wirewatch_alerter_duplicates_suppressed_total{stage=\"alerter\"}",
             "wirewatch_alerter_subscriptions{stage=\"alerter\"}",
+            "wirewatch_alerter_outbox_alerts{stage=\"alerter\"}",
+            "wirewatch_alerter_held_matches{stage=\"alerter\"}",
+            "wirewatch_alerter_alerts_sent_total{kind=\"digest\",stage=\"alerter\"}",
+            "wirewatch_alerter_suppressed_total{reason=\"rate_limit\",stage=\"alerter\"}",
             "wirewatch_alerter_suppressed_total{reason=\"cluster\",stage=\"alerter\"}",
             "wirewatch_alerter_deliveries_total{channel=\"webhook\",result=\"retry\",stage=\"alerter\"}",
             "wirewatch_alerter_deliveries_total{channel=\"file\",result=\"failed\",stage=\"alerter\"}",

@@ -49,9 +49,147 @@ pub struct Subscription {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_from: Option<String>,
     /// Alert once per story cluster (default): later stories of a cluster already alerted for
-    /// this subscription are suppressed. `false` alerts once per story.
+    /// this subscription are suppressed. `false` alerts once per story. Superseded by
+    /// `cluster` when that is set.
     #[serde(default = "enabled_default")]
     pub once_per_cluster: bool,
+    /// What later stories of a cluster already alerted do: `once` (suppressed), `update`
+    /// (a short "+N sources" message) or `every` (alerted like new stories). Default: from
+    /// `once_per_cluster` (`once`, or `every` when it is false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterMode>,
+    /// Send one digest per period listing the stories that matched, instead of one message
+    /// per story: `hourly`, `daily`, `weekly` or an interval such as `30m`, `6h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// At most N messages per window, `N/window` (`10/1h`, `100/1d`); matches beyond it are
+    /// held and sent as one summary when the window ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// Also alert stories published before the subscription was created, up to this age
+    /// (`7d`, `12h`), or `all`. Default: only stories published after its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+}
+
+/// What later stories of an alerted cluster do (`cluster` of a subscription).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMode {
+    /// Suppressed (counted in `wirewatch_alerter_suppressed_total{reason="cluster"}`).
+    Once,
+    /// Sent as an `update` alert: "+N sources".
+    Update,
+    /// Alerted like any other story.
+    Every,
+}
+
+impl ClusterMode {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Update => "update",
+            Self::Every => "every",
+        }
+    }
+}
+
+impl Subscription {
+    /// The effective cluster mode (`cluster`, else from `once_per_cluster`).
+    pub fn cluster_mode(&self) -> ClusterMode {
+        self.cluster.unwrap_or(if self.once_per_cluster {
+            ClusterMode::Once
+        } else {
+            ClusterMode::Every
+        })
+    }
+}
+
+/// Flood-control and backfill settings of a subscription, parsed and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flood {
+    /// Digest period in seconds.
+    pub digest_secs: Option<i64>,
+    /// Rate limit: at most `.0` messages per `.1` seconds.
+    pub rate: Option<(u32, i64)>,
+    /// How far before its creation a story may be published and still alert: `None` = not
+    /// at all, `Some(i64::MAX)` = any age.
+    pub backfill_secs: Option<i64>,
+}
+
+/// Parse an interval: `30s`, `15m`, `6h`, `1d`, `2w`, or `hourly`, `daily`, `weekly`.
+pub fn parse_interval(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    match s {
+        "hourly" => return Ok(3_600),
+        "daily" => return Ok(86_400),
+        "weekly" => return Ok(7 * 86_400),
+        _ => {}
+    }
+    let bad = || format!("{s:?} is not an interval like 30m, 6h, 1d, 2w");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(v) if v > 0 && v <= 366 * 86_400 => Ok(v),
+        _ => Err(format!("{s:?} must be between 1s and 366d")),
+    }
+}
+
+impl Flood {
+    /// Parse the `digest`, `rate_limit` and `since` settings of `s`.
+    pub fn of(s: &Subscription) -> Result<Self, String> {
+        let digest_secs = match &s.digest {
+            None => None,
+            Some(d) => {
+                let v = parse_interval(d).map_err(|e| format!("digest: {e}"))?;
+                if v < 60 {
+                    return Err("digest: the period must be at least 1m".into());
+                }
+                Some(v)
+            }
+        };
+        let rate = match &s.rate_limit {
+            None => None,
+            Some(r) => {
+                let (n, w) = r
+                    .split_once('/')
+                    .ok_or_else(|| format!("rate_limit: {r:?} is not N/window like 10/1h"))?;
+                let n: u32 = n
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("rate_limit: {n:?} is not a positive count"))?;
+                Some((
+                    n,
+                    parse_interval(w).map_err(|e| format!("rate_limit: {e}"))?,
+                ))
+            }
+        };
+        if digest_secs.is_some() && rate.is_some() {
+            return Err("digest and rate_limit exclude each other (a digest is one message per period already)".into());
+        }
+        let backfill_secs = match s.since.as_deref().map(str::trim) {
+            None => None,
+            Some("all") => Some(i64::MAX),
+            Some(v) => Some(parse_interval(v).map_err(|e| format!("since: {e} (or \"all\")"))?),
+        };
+        Ok(Self {
+            digest_secs,
+            rate,
+            backfill_secs,
+        })
+    }
 }
 
 fn enabled_default() -> bool {
@@ -73,6 +211,10 @@ impl fmt::Debug for Subscription {
             .field("enabled", &self.enabled)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("once_per_cluster", &self.once_per_cluster)
+            .field("cluster", &self.cluster)
+            .field("digest", &self.digest)
+            .field("rate_limit", &self.rate_limit)
+            .field("since", &self.since)
             .finish()
     }
 }
@@ -109,17 +251,80 @@ pub fn parse_subscriptions(text: &str, path: &Path) -> Result<Vec<Subscription>,
 
 /// A checked subscription with its query compiled.
 #[derive(Debug, Clone)]
-pub(crate) struct Compiled {
+pub struct Compiled {
     pub sub: Subscription,
     pub query: Query,
     pub webhook: Option<reqwest::Url>,
     pub slack: Option<reqwest::Url>,
     pub email: Option<EmailTarget>,
+    pub flood: Flood,
+    /// Where it came from, whether paused, when created (from the subscriptions table).
+    pub meta: Meta,
+}
+
+/// A subscription's state kept beside its definition in the subscriptions table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    /// `file` (from `subscriptions_file`, changed by editing the file) or `api` (created
+    /// over the HTTP API).
+    pub source: Source,
+    /// Paused subscriptions match nothing (set over the API, for either source).
+    pub paused: bool,
+    /// When it was first seen: stories published before it do not alert unless `since`.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last change of its definition or pause state.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            source: Source::File,
+            paused: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Where a subscription is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The subscriptions file.
+    File,
+    /// The HTTP API.
+    Api,
+}
+
+impl Source {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Api => "api",
+        }
+    }
+}
+
+impl Compiled {
+    /// Matches can alert: enabled and not paused.
+    pub fn active(&self) -> bool {
+        self.sub.enabled && !self.meta.paused
+    }
+
+    /// Whether a story published (or, undated, fetched) at `at` is recent enough for this
+    /// subscription: not older than its creation, unless `since` allows it.
+    pub fn accepts_time(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        let age_before = (self.meta.created_at - at).num_seconds();
+        age_before <= 0 || self.flood.backfill_secs.is_some_and(|b| age_before <= b)
+    }
 }
 
 /// Where a subscription's emails go, checked at load.
 #[derive(Debug, Clone)]
-pub(crate) struct EmailTarget {
+pub struct EmailTarget {
     /// The `smtp_url` (may hold credentials: never log it, use `endpoint`).
     pub url: String,
     /// Scheme, host and port of `url`.
@@ -200,7 +405,7 @@ fn email_target(
 }
 
 /// Check and compile subscriptions; `path` is for error messages.
-pub(crate) fn compile(subs: &[Subscription], path: &Path) -> Result<Vec<Compiled>, AlerterError> {
+pub fn compile(subs: &[Subscription], path: &Path) -> Result<Vec<Compiled>, AlerterError> {
     let invalid = |id: &str, reason: String| AlerterError::InvalidSubscription {
         path: path.to_path_buf(),
         id: id.to_string(),
@@ -258,12 +463,15 @@ pub(crate) fn compile(subs: &[Subscription], path: &Path) -> Result<Vec<Compiled
                 "secret is empty; remove it or set one".into(),
             ));
         }
+        let flood = Flood::of(s).map_err(|reason| invalid(&s.id, reason))?;
         out.push(Compiled {
             sub: s.clone(),
             query,
             webhook,
             slack,
             email,
+            flood,
+            meta: Meta::default(),
         });
     }
     Ok(out)

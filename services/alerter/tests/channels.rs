@@ -11,13 +11,12 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use chrono::Utc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 use wirewatch_alerter::{Alerter, AlerterConfig};
-use wirewatch_proto::v1::{Alert, DeadLetter, EnrichedStory, FeedRef, RawStory, TopicMatch};
+use wirewatch_proto::v1::{Alert, DeadLetter, EnrichedStory};
 use wirewatch_proto::Topic;
-use wirewatch_runtime::bus::{Delivery, Record};
+use wirewatch_runtime::bus::{Record, Subscriber};
 use wirewatch_runtime::stage::Processor;
 
 // ---- HTTP receiver: records bodies per route; route "stuck" waits until released.
@@ -29,6 +28,8 @@ type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 struct Http {
     got: Log,
     release: Arc<Notify>,
+    /// Once released, "stuck" answers at once.
+    released: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Http {
@@ -47,7 +48,10 @@ async fn hook(State(h): State<Http>, UrlPath(route): UrlPath<String>, body: Byte
     h.got.lock().unwrap().push((route.clone(), body.to_vec()));
     match route.as_str() {
         "stuck" => {
-            h.release.notified().await;
+            if !h.released.load(std::sync::atomic::Ordering::SeqCst) {
+                h.release.notified().await;
+                h.released.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             StatusCode::OK
         }
         "never" => {
@@ -162,66 +166,19 @@ async fn smtp_session(conn: tokio::net::TcpStream, s: Smtp) -> std::io::Result<(
 
 // ---- Stories and helpers.
 
+mod support;
+
+/// A conflict story about Russia, severity 4, with a link that needs escaping.
 fn story(id: &str, title: &str) -> EnrichedStory {
-    EnrichedStory {
-        story: RawStory {
-            id: id.into(),
-            feed: FeedRef {
-                id: "test-feed".into(),
-                url: "http://127.0.0.1/feed.xml".into(),
-                title: None,
-            },
-            guid: None,
-            link: Some(format!("https://example.org/{id}?a=1&b=2")),
-            title: title.into(),
-            summary: None,
-            content: None,
-            authors: vec![],
-            categories: vec![],
-            language: Some("en".into()),
-            published: None,
-            updated: None,
-            fetched_at: Utc::now(),
-            fetcher_version: "test".into(),
-        },
-        cluster_id: id.into(),
-        topics: vec![TopicMatch {
-            id: "conflict".into(),
-            label: "Conflict".into(),
-            score: 1.0,
-            iptc: "medtop:x".into(),
-            iptc_top: "medtop:x".into(),
-            evidence: vec![],
-        }],
-        countries: vec!["RU".into()],
-        entities: vec![],
-        detected_language: Some("en".into()),
-        language_confidence: None,
-        regions: vec!["europe".into()],
-        severity: Some(4),
-        classified_at: Utc::now(),
-        classifier_version: "test".into(),
-    }
+    let mut s = support::story(id, title, "conflict", "RU");
+    s.story.link = Some(format!("https://example.org/{id}?a=1&b=2"));
+    s.topics[0].label = "Conflict".into();
+    s.regions = vec!["europe".into()];
+    s.severity = Some(4);
+    s
 }
 
-fn delivery(s: &EnrichedStory, offset: i64) -> Delivery {
-    Delivery {
-        topic: Topic::StoriesEnriched,
-        topic_name: Topic::StoriesEnriched.name("t"),
-        partition: None,
-        offset: Some(offset),
-        key: Some(s.story.id.clone().into_bytes()),
-        payload: serde_json::to_vec(s).unwrap(),
-        headers: vec![],
-    }
-}
-
-fn alerts(recs: &[Record]) -> Vec<Alert> {
-    recs.iter()
-        .filter(|r| r.topic == Topic::Alerts)
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect()
-}
+use support::{alerts, delivery};
 
 fn dead_letters(recs: &[Record]) -> Vec<DeadLetter> {
     recs.iter()
@@ -273,7 +230,8 @@ email_to = ["nobody@example.org"]
     );
     let mut alerter = open(dir.path(), &subs, |c| c.max_attempts = 3).await;
     let s = story("story-1", "Clashes <near> the border & beyond");
-    let out = alerter.process(&delivery(&s, 1)).await.unwrap();
+    assert!(alerter.process(&delivery(&s, 1)).await.unwrap().is_empty());
+    let out = alerter.deliver_pending().await.unwrap();
 
     let a = alerts(&out);
     assert_eq!(a.len(), 1, "{a:?}");
@@ -334,14 +292,17 @@ email_to = ["nobody@example.org"]
 
     // A redelivery sends nothing again.
     alerter.process(&delivery(&s, 1)).await.unwrap();
+    alerter.deliver_pending().await.unwrap();
     assert_eq!(http.on("slack").len(), 1);
     assert_eq!(smtp.mails.lock().unwrap().len(), 1);
 }
 
-/// Deliveries of different subscriptions run at once: while one endpoint holds its request
-/// open (until the test releases it), the other subscription's alert arrives.
+/// Deliveries run in the worker, beside matching: while one endpoint holds its request
+/// open (until the test releases it), the run-loop goes on matching the next stories and
+/// the other subscription gets all of its alerts; the stuck subscription's next alert waits
+/// behind its first (one at a time, in order) and goes out once it is released.
 #[tokio::test]
-async fn a_stuck_endpoint_does_not_hold_up_other_subscriptions() {
+async fn a_stuck_endpoint_does_not_hold_up_matching_or_other_subscriptions() {
     let (base, http) = start_http().await;
     let dir = tempfile::tempdir().unwrap();
     let subs = format!(
@@ -350,11 +311,13 @@ async fn a_stuck_endpoint_does_not_hold_up_other_subscriptions() {
 id = "stuck"
 query = "topic:conflict"
 webhook_url = "{base}/stuck"
+once_per_cluster = false
 
 [[subscription]]
 id = "fast"
 query = "topic:conflict"
 webhook_url = "{base}/fast"
+once_per_cluster = false
 "#
     );
     // A generous timeout: "stuck" is held open by the test, not by the clock.
@@ -363,32 +326,72 @@ webhook_url = "{base}/fast"
         c.max_attempts = 1;
     })
     .await;
-    let s = story("story-2", "Clashes at the border");
-    let task = tokio::spawn(async move { alerter.process(&delivery(&s, 1)).await });
+    let bus = wirewatch_runtime::bus::memory::MemoryBus::new("t", 64);
+    let mut events = bus.subscribe(&[Topic::Alerts, Topic::DeadLetter]);
+    let publisher: wirewatch_runtime::bus::SharedPublisher =
+        std::sync::Arc::new(bus.publisher("alerter"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (a, stop) = (alerter.clone(), stop.clone());
+        let opts = wirewatch_runtime::stage::LoopOptions {
+            retry_initial: Duration::from_millis(5),
+            retry_max: Duration::from_millis(50),
+            max_in_flight: 8,
+        };
+        tokio::spawn(async move { a.run_worker(publisher, opts, stop).await })
+    };
+
+    // Three stories, matched at once: matching never waits for a delivery.
+    let matched = tokio::time::timeout(Duration::from_secs(10), async {
+        for i in 0..3 {
+            let s = story(&format!("story-{i}"), "Clashes at the border");
+            alerter.process(&delivery(&s, i)).await.unwrap();
+        }
+    })
+    .await;
+    assert!(matched.is_ok(), "matching waited for the stuck delivery");
 
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while http.on("fast").is_empty() || http.on("stuck").is_empty() {
+        while http.on("fast").len() < 3 || http.on("stuck").is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
-    assert!(waited.is_ok(), "fast endpoint never got its alert");
-    // "fast" got its alert while "stuck" still holds its request open.
-    assert!(!task.is_finished(), "the stuck delivery was not in flight");
+    assert!(waited.is_ok(), "fast endpoint never got its alerts");
+    // "fast" got all three while "stuck" still holds its first request open.
+    assert_eq!(http.on("stuck").len(), 1);
+    assert_eq!(
+        alerter.outbox_len().await.unwrap(),
+        3,
+        "stuck's three alerts still queued"
+    );
     // notify_one keeps a permit if the handler is not waiting yet.
     http.release.notify_one();
-
-    let out = tokio::time::timeout(Duration::from_secs(60), task)
-        .await
-        .expect("process did not finish")
-        .unwrap()
-        .unwrap();
-    let subs: Vec<String> = alerts(&out)
-        .into_iter()
-        .map(|a| a.subscription_id)
-        .collect();
-    assert_eq!(subs, ["stuck", "fast"]);
-    assert_eq!(http.on("fast").len(), 1);
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        while alerter.outbox_len().await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "stuck's queue did not drain after the release"
+    );
+    assert_eq!(http.on("stuck").len(), 3);
+    assert_eq!(http.on("fast").len(), 3);
+    // Six alert events reached the bus.
+    let mut got = 0;
+    while got < 6 {
+        let d = tokio::time::timeout(Duration::from_secs(10), events.next(&stop))
+            .await
+            .expect("alert events missing")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.topic, Topic::Alerts);
+        got += 1;
+    }
+    stop.cancel();
+    worker.await.unwrap();
 }
 
 /// An endpoint that never answers is cut off by the per-delivery timeout and dead-lettered;
@@ -416,9 +419,10 @@ webhook_url = "{base}/fast"
     })
     .await;
     let s = story("story-3", "Clashes at the border");
-    let out = tokio::time::timeout(Duration::from_secs(60), alerter.process(&delivery(&s, 1)))
+    alerter.process(&delivery(&s, 1)).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), alerter.deliver_pending())
         .await
-        .expect("process did not finish")
+        .expect("delivery did not finish")
         .unwrap();
     let subs: Vec<String> = alerts(&out)
         .into_iter()

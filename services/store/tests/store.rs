@@ -117,6 +117,10 @@ fn alert(story_id: &str) -> Alert {
         delivered_at: t0(),
         channels: vec!["file".into()],
         alerter_version: "test".into(),
+        kind: Default::default(),
+        sources: None,
+        items: vec![],
+        fetched_at: None,
     }
 }
 

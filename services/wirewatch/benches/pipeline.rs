@@ -84,7 +84,7 @@ async fn in_process(n: usize) {
         wirewatch_classifier::Classifier::load(&ccfg).unwrap(),
     );
     let subs = dir.path().join("subs.toml");
-    std::fs::write(&subs, format!("[[subscription]]\nid = \"b\"\nquery = \"topic:economy AND country:US\"\nfile = \"{}\"\n", dir.path().join("a.jsonl").display())).unwrap();
+    std::fs::write(&subs, format!("[[subscription]]\nid = \"b\"\nquery = \"topic:economy AND country:US\"\nsince = \"all\"\nfile = \"{}\"\n", dir.path().join("a.jsonl").display())).unwrap();
     let acfg = wirewatch_alerter::AlerterConfig {
         subscriptions_file: subs,
         ..Default::default()
@@ -112,6 +112,13 @@ async fn in_process(n: usize) {
             opts.clone(),
             stop.clone(),
         )),
+        {
+            let (a, p, o, t) = (alerter.clone(), pubr("alerter"), opts.clone(), stop.clone());
+            tokio::spawn(async move {
+                a.run_worker(p, o, t).await;
+                Ok(())
+            })
+        },
         tokio::spawn(run_processor(
             alerter,
             Box::new(alert_sub),

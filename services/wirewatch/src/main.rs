@@ -39,6 +39,11 @@ enum Command {
     },
     /// Validate the configuration and the files it names; print every error with its key.
     CheckConfig,
+    /// Alert subscriptions: list them, backtest a query (`subs test "<query>" --since 7d`).
+    Subs {
+        #[command(subcommand)]
+        action: SubsAction,
+    },
     /// Manage Kafka topics.
     Topics {
         #[command(subcommand)]
@@ -135,6 +140,37 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum SubsAction {
+    /// List the subscriptions (from the file and the API) with their state.
+    List,
+    /// Backtest: run a query over stored stories and show what it would have alerted.
+    Test {
+        /// The query (the subscription query language).
+        query: String,
+        /// Stories since: RFC 3339, a date, or an age (24h, 7d).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Cluster mode to simulate: once (default), update, every.
+        #[arg(long, value_enum, default_value_t = ClusterArg::Once)]
+        cluster: ClusterArg,
+        /// Most matches printed (the counts cover all).
+        #[arg(long, default_value_t = 50)]
+        show: usize,
+    },
+}
+
+/// `--cluster` of `subs test`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ClusterArg {
+    /// Later stories of an alerted cluster are suppressed.
+    Once,
+    /// They send "+N sources" updates.
+    Update,
+    /// They alert like new stories.
+    Every,
+}
+
+#[derive(Subcommand, Debug)]
 enum TopicsAction {
     /// Create every topic of the contract (partitions and replication from config).
     Create,
@@ -197,6 +233,26 @@ fn main() -> ExitCode {
             Command::Run => pipeline::run_all(cfg).await,
             Command::Serve { stage } => pipeline::serve(cfg, stage).await,
             Command::CheckConfig => tools::check_config(&cfg, cli.config.as_deref()),
+            Command::Subs { action } => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                match action {
+                    SubsAction::List => tools::subs_list(&cfg, &mut out).await,
+                    SubsAction::Test {
+                        query,
+                        since,
+                        cluster,
+                        show,
+                    } => {
+                        use wirewatch_alerter::subscription::ClusterMode;
+                        let mode = match cluster {
+                            ClusterArg::Once => ClusterMode::Once,
+                            ClusterArg::Update => ClusterMode::Update,
+                            ClusterArg::Every => ClusterMode::Every,
+                        };
+                        tools::subs_test(&cfg, &query, &since, mode, show, &mut out).await
+                    }
+                }
+            }
             Command::Topics { action } => match action {
                 TopicsAction::Create => tools::topics_create(&cfg).await,
                 TopicsAction::List => tools::topics_list(&cfg),

@@ -119,7 +119,19 @@ async fn build(
             )
             .await?;
             checks.push(a.ready_check());
-            processor(a, sub()?, publisher, opts, token)
+            api = a.api_router();
+            // The delivery worker drains the outbox beside the run-loop and stops with it.
+            let worker = {
+                let a = a.clone();
+                let (publisher, opts, token) = (publisher.clone(), opts.clone(), token.clone());
+                tokio::spawn(async move { a.run_worker(publisher, opts, token).await })
+            };
+            let matcher = processor(a, sub()?, publisher, opts, token);
+            Box::pin(async move {
+                let r = matcher.await;
+                let _ = worker.await;
+                r
+            })
         }
         Stage::Store => {
             let s = wirewatch_store::Store::open(&cfg.store, &cfg.data_dir).await?;

@@ -135,3 +135,138 @@ pub fn dedup(cfg: &Config) -> anyhow::Result<ExitCode> {
             .map_err(|e| e.to_string())
     })
 }
+
+/// Most stories a backtest reads (the oldest beyond it are left out, and the output says so).
+const MAX_BACKTEST_STORIES: usize = 500_000;
+
+/// `wirewatch subs test "<query>" [--since 7d] [--cluster once|update|every]`: run the query
+/// over the stored stories published (or fetched) since then, oldest first, and print what it
+/// would have alerted — a backtest to tune a query before subscribing.
+pub async fn subs_test(
+    cfg: &Config,
+    query: &str,
+    since: &str,
+    mode: wirewatch_alerter::subscription::ClusterMode,
+    show: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use wirewatch_alerter::backtest::{Backtest, Outcome};
+    let mut bt = match Backtest::new(query, mode) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("query {query:?}: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let params = wirewatch_store::SearchParams {
+        since: Some(since.to_string()),
+        sort: Some("time".into()),
+        limit: Some(wirewatch_store::query::MAX_LIMIT.to_string()),
+        ..Default::default()
+    };
+    let mut q = wirewatch_store::SearchQuery::from_params(&params, chrono::Utc::now())?;
+    let store = wirewatch_store::Store::open(&cfg.store, &cfg.data_dir).await?;
+    // Pages come newest first; the backtest needs them oldest first.
+    let mut stories = Vec::new();
+    let mut truncated = false;
+    loop {
+        let page = store.search_page(&q).await?;
+        for v in page.stories {
+            match serde_json::from_value::<wirewatch_proto::v1::EnrichedStory>(v) {
+                Ok(s) => stories.push(s),
+                Err(e) => tracing::warn!(error = %e, "stored story does not decode; skipped"),
+            }
+        }
+        if stories.len() >= MAX_BACKTEST_STORIES {
+            truncated = page.next_cursor.is_some();
+            break;
+        }
+        match page.next_cursor {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    store.close().await;
+    stories.reverse();
+    let mut shown = 0usize;
+    for s in &stories {
+        let Some(outcome) = bt.feed(s) else { continue };
+        if shown >= show {
+            continue;
+        }
+        let what = match outcome {
+            Outcome::Alert => "ALERT ".to_string(),
+            Outcome::Update(n) => format!("UPDATE +{} sources", n.saturating_sub(1)),
+            Outcome::SuppressedCluster => "(same cluster, suppressed)".to_string(),
+        };
+        let when = s
+            .story
+            .published
+            .unwrap_or(s.story.fetched_at)
+            .format("%Y-%m-%d %H:%M");
+        writeln!(
+            out,
+            "{when}  {what}  {}  [{}]  {}",
+            s.story.title,
+            s.story.feed.id,
+            s.story.link.as_deref().unwrap_or("")
+        )?;
+        shown += 1;
+    }
+    if bt.matched as usize > shown {
+        writeln!(
+            out,
+            "… {} more match(es) not shown (--show)",
+            bt.matched as usize - shown
+        )?;
+    }
+    writeln!(
+        out,
+        "{} stories since {since}: {} matched, {} would alert, {} suppressed as the same cluster{}",
+        bt.seen,
+        bt.matched,
+        bt.alerts,
+        bt.suppressed,
+        if truncated {
+            format!(" (only the newest {MAX_BACKTEST_STORIES} stories were read)")
+        } else {
+            String::new()
+        }
+    )?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wirewatch subs list`: the subscriptions the alerter knows (file and API), with state.
+pub async fn subs_list(cfg: &Config, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let subs = wirewatch_alerter::load_subscriptions(&cfg.alerter.subscriptions_file)?;
+    let ledger = wirewatch_alerter::ledger::Ledger::open(&cfg.data_dir).await?;
+    let reg = wirewatch_alerter::registry::Registry::open(
+        ledger.clone(),
+        &subs,
+        &cfg.alerter.subscriptions_file,
+    )
+    .await?;
+    let live = reg.live();
+    for c in &live.subs {
+        let state = if c.active() {
+            "active"
+        } else if c.meta.paused {
+            "paused"
+        } else {
+            "disabled"
+        };
+        writeln!(
+            out,
+            "{:<24} {:<8} {:<5} created {}  {}",
+            c.sub.id,
+            state,
+            c.meta.source.as_str(),
+            c.meta.created_at.format("%Y-%m-%d %H:%M"),
+            c.sub.query
+        )?;
+    }
+    ledger.close().await;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
