@@ -2,11 +2,12 @@
 //! The binary parses the arguments (clap) and calls [`search`] or [`export`] with the
 //! `[store]` config; both open the database, so they work on SQLite files and PostgreSQL.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use crate::config::StoreConfig;
@@ -209,17 +210,42 @@ pub fn csv_record(s: &Value) -> String {
     .join(",")
 }
 
-/// `wirewatch export --format jsonl|csv [--since T] [--query Q]`: write every stored story
-/// (newest first) to `out`, paging through the database with a cursor so memory stays
-/// bounded. When more than [`PROGRESS_MIN_STORIES`] stories match, progress
-/// (`exported n/total stories (p%)`) is written to `progress` (stderr). Returns success, or
-/// an error for an invalid `since`/`query`, an unusable database or a failed write.
+/// How [`export_with`] reports progress on exports of more than [`PROGRESS_MIN_STORIES`]
+/// stories (the total is counted up front: one count query, cheap next to the export).
+pub enum Progress<'a> {
+    /// An indicatif progress bar (count, rate, time left) on stderr when stderr is a
+    /// terminal; nothing otherwise, so pipes and log files get no control characters.
+    Stderr,
+    /// This bar, whatever its draw target (an embedding program's, or a hidden one in tests).
+    /// Its length is set to the total and its position follows the stories written.
+    Bar(ProgressBar),
+    /// `\rexported n/total stories (p%)` text to this writer at every new percent.
+    Text(&'a mut dyn Write),
+}
+
+/// `wirewatch export --format jsonl|csv [--since T] [--query Q]` with text progress written
+/// to `progress` ([`Progress::Text`]); see [`export_with`].
 pub async fn export(
     cfg: &StoreConfig,
     data_dir: &Path,
     args: &ExportArgs,
     out: &mut dyn Write,
     progress: &mut dyn Write,
+) -> Result<ExitCode, StoreError> {
+    export_with(cfg, data_dir, args, out, Progress::Text(progress)).await
+}
+
+/// `wirewatch export --format jsonl|csv [--since T] [--query Q]`: write every stored story
+/// (newest first) to `out`, paging through the database with a cursor so memory stays
+/// bounded, and report progress as `progress` says when more than [`PROGRESS_MIN_STORIES`]
+/// stories match. Returns success, or an error for an invalid `since`/`query`, an unusable
+/// database or a failed write.
+pub async fn export_with(
+    cfg: &StoreConfig,
+    data_dir: &Path,
+    args: &ExportArgs,
+    out: &mut dyn Write,
+    progress: Progress<'_>,
 ) -> Result<ExitCode, StoreError> {
     let params = SearchParams {
         q: args.query.clone(),
@@ -234,21 +260,99 @@ pub async fn export(
     r
 }
 
+/// Where progress goes during one export.
+enum Reporter<'a> {
+    Off,
+    Bar(ProgressBar),
+    Text {
+        w: &'a mut dyn Write,
+        total: u64,
+        last_pct: u64,
+    },
+}
+
+impl<'a> Reporter<'a> {
+    fn new(progress: Progress<'a>, total: u64) -> Self {
+        if total <= PROGRESS_MIN_STORIES {
+            return Reporter::Off;
+        }
+        match progress {
+            Progress::Stderr if std::io::stderr().is_terminal() => {
+                Reporter::Bar(styled(ProgressBar::new(total)))
+            }
+            Progress::Stderr => Reporter::Off,
+            Progress::Bar(pb) => {
+                pb.set_length(total);
+                pb.set_position(0);
+                Reporter::Bar(pb)
+            }
+            Progress::Text(w) => Reporter::Text {
+                w,
+                total,
+                last_pct: u64::MAX,
+            },
+        }
+    }
+
+    /// `done` stories written so far.
+    fn update(&mut self, done: u64) {
+        match self {
+            Reporter::Off => {}
+            Reporter::Bar(pb) => {
+                // Stories stored during the export can take it past the count.
+                if pb.length().is_some_and(|len| done > len) {
+                    pb.set_length(done);
+                }
+                pb.set_position(done);
+            }
+            Reporter::Text { w, total, last_pct } => {
+                let pct = done * 100 / (*total).max(1);
+                if pct != *last_pct {
+                    *last_pct = pct;
+                    // Progress is best effort: a closed stderr must not fail the export.
+                    let _ = write!(w, "\rexported {done}/{total} stories ({pct}%)");
+                    let _ = w.flush();
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        match self {
+            Reporter::Off => {}
+            Reporter::Bar(pb) => pb.finish(),
+            Reporter::Text { w, .. } => {
+                let _ = writeln!(w);
+            }
+        }
+    }
+}
+
+/// The export bar's look: elapsed time, bar, count, rate, time left.
+fn styled(pb: ProgressBar) -> ProgressBar {
+    match ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} stories ({percent}%, {per_sec}, {eta} left)",
+    ) {
+        Ok(style) => pb.with_style(style.progress_chars("=> ")),
+        // A template error is a bug here, not a reason to fail an export.
+        Err(_) => pb,
+    }
+}
+
 async fn export_from(
     store: &Store,
     q: &mut SearchQuery,
     format: ExportFormat,
     out: &mut dyn Write,
-    progress: &mut dyn Write,
+    progress: Progress<'_>,
 ) -> Result<ExitCode, StoreError> {
     let w = out_err("export");
     let total = store.count(q).await?;
-    let show = total > PROGRESS_MIN_STORIES;
+    let mut reporter = Reporter::new(progress, total);
     if format == ExportFormat::Csv {
         writeln!(out, "{CSV_HEADER}").map_err(&w)?;
     }
     let mut done: u64 = 0;
-    let mut last_pct = u64::MAX;
     loop {
         let page = store.search_page(q).await?;
         for s in &page.stories {
@@ -261,23 +365,13 @@ async fn export_from(
             }
         }
         done += page.stories.len() as u64;
-        if show {
-            let pct = done * 100 / total.max(1);
-            if pct != last_pct {
-                last_pct = pct;
-                // Progress is best effort: a closed stderr must not fail the export.
-                let _ = write!(progress, "\rexported {done}/{total} stories ({pct}%)");
-                let _ = progress.flush();
-            }
-        }
+        reporter.update(done);
         match page.next_cursor {
             Some(c) => q.after = Some(c),
             None => break,
         }
     }
-    if show {
-        let _ = writeln!(progress);
-    }
+    reporter.finish();
     out.flush().map_err(&w)?;
     tracing::info!(stories = done, "export finished");
     Ok(ExitCode::SUCCESS)

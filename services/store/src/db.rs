@@ -26,7 +26,10 @@ use crate::config::{redact_url, StoreConfig};
 use crate::error::StoreError;
 use crate::metrics::{metrics, STAGE};
 use crate::query::{Cursor, SearchQuery, Sort, TextQuery, MAX_LIMIT, MAX_OFFSET};
-use crate::rows::{ts, AlertRow, DeadLetterRow, FeedHealthRow, LinkRow, StoryRow};
+use crate::rows::{
+    fts_bucket, fts_bucket_last, fts_bucket_start, fts_rowid, ts, AlertRow, DeadLetterRow,
+    FeedHealthRow, LinkRow, StoryRow, FTS_SEQ_BITS,
+};
 
 /// The SQLite schema, applied in order on open (`_sqlx_migrations` records what ran).
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -117,7 +120,11 @@ macro_rules! with_pool {
 /// Append the search filters shared by both back-ends to a query builder whose SQL so far
 /// ends inside a `WHERE` (`stories` is aliased `s`).
 macro_rules! push_filters {
-    ($qb:expr, $q:expr) => {{
+    ($qb:expr, $q:expr) => {
+        push_filters!($qb, $q, country_in_index = false)
+    };
+    // `country_in_index`: the country is already part of SQLite's full-text MATCH (its tag).
+    ($qb:expr, $q:expr, country_in_index = $skip_country:expr) => {{
         let q: &SearchQuery = $q;
         if let Some(topic) = &q.topic {
             $qb.push(
@@ -126,7 +133,7 @@ macro_rules! push_filters {
             .push_bind(crate::rows::norm_topic(topic))
             .push(")");
         }
-        if let Some(country) = &q.country {
+        if let Some(country) = q.country.as_ref().filter(|_| !$skip_country) {
             $qb.push(
                 " AND EXISTS (SELECT 1 FROM story_countries c WHERE c.story_id = s.id AND c.country = ",
             )
@@ -154,6 +161,28 @@ macro_rules! push_filters {
         }
         if let Some(until) = q.until {
             $qb.push(" AND s.sort_at < ").push_bind(ts(until));
+        }
+    }};
+}
+
+/// Append the time-order keyset condition of `q`'s cursor (rows strictly after it, newest
+/// first) to a query builder inside a `WHERE`; nothing without a time cursor.
+macro_rules! push_after {
+    ($qb:expr, $q:expr) => {{
+        let q: &SearchQuery = $q;
+        if let Some(Cursor::Time {
+            sort_at,
+            fetched_at,
+            seq,
+        }) = &q.after
+        {
+            $qb.push(" AND (s.sort_at, s.fetched_at, s.seq) < (")
+                .push_bind(sort_at.clone())
+                .push(", ")
+                .push_bind(fetched_at.clone())
+                .push(", ")
+                .push_bind(*seq)
+                .push(")");
         }
     }};
 }
@@ -402,7 +431,11 @@ impl Store {
         };
         // Older duplicates within the batch are redeliveries as far as the caller cares.
         let all = rows.len() as u64;
-        let rows = newest_per_id(rows);
+        let mut rows = newest_per_id(rows);
+        // Oldest first: new stories then get rising `seq`s in time order, so their SQLite
+        // full-text rowids (time bucket, seq) rise too, and FTS5 writes one segment per
+        // transaction instead of flushing at every rowid that goes backwards.
+        rows.sort_by(|a, b| a.sort_at.cmp(&b.sort_at));
         let mut out = BatchOutcome {
             unchanged: all - rows.len() as u64,
             inserted: 0,
@@ -650,24 +683,25 @@ impl Store {
         } else {
             0
         };
+        if let (Backend::Sqlite(p), Some(t), false) = (&self.backend, &text, relevance) {
+            let rows = search_time_fts(p, q, t, limit, offset).await?;
+            return page_from_rows(&rows, limit, false, offset);
+        }
         let qerr = |e| query_error("search", e);
         let rows: Vec<(i64, String, String, String, String)> = with_pool!(self, p => {
             let pg = matches!(self.backend, Backend::Postgres(_));
             let mut qb = QueryBuilder::new("SELECT s.seq, s.id, s.raw, s.sort_at, s.fetched_at FROM ");
             match (&text, relevance, pg) {
                 (Some(t), true, false) => {
-                    qb.push("stories_fts JOIN stories s ON s.seq = stories_fts.rowid WHERE stories_fts MATCH ")
-                        .push_bind(t.to_fts5());
+                    qb.push(FTS_JOIN).push_bind(t.to_fts5_indexed(q.country.as_deref()));
                 }
                 (Some(t), true, true) => {
                     qb.push("stories s, to_tsquery('simple', ")
                         .push_bind(t.to_tsquery())
                         .push(") query WHERE s.tsv @@ query");
                 }
-                (Some(t), false, false) => {
-                    qb.push("stories s WHERE s.seq IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ")
-                        .push_bind(t.to_fts5())
-                        .push(")");
+                (Some(_), false, false) => {
+                    unreachable!("newest-first full-text search on SQLite is search_time_fts")
                 }
                 (Some(t), false, true) => {
                     qb.push("stories s WHERE s.tsv @@ to_tsquery('simple', ")
@@ -678,19 +712,15 @@ impl Store {
                     qb.push("stories s WHERE 1 = 1");
                 }
             }
-            push_filters!(qb, q);
-            if let (false, Some(Cursor::Time { sort_at, fetched_at, seq })) = (relevance, &q.after) {
-                qb.push(" AND (s.sort_at, s.fetched_at, s.seq) < (")
-                    .push_bind(sort_at.clone())
-                    .push(", ")
-                    .push_bind(fetched_at.clone())
-                    .push(", ")
-                    .push_bind(*seq)
-                    .push(")");
+            // On SQLite the country of a full-text query is a tag in the MATCH.
+            let country_in_index = !pg && text.is_some();
+            push_filters!(qb, q, country_in_index = country_in_index);
+            if !relevance {
+                push_after!(qb, q);
             }
             match (relevance, pg) {
                 // bm25 weights per column (title, summary, content); lower is better.
-                (true, false) => qb.push(" ORDER BY bm25(stories_fts, 10.0, 4.0, 4.0), s.seq DESC"),
+                (true, false) => qb.push(" ORDER BY bm25(stories_fts, 10.0, 4.0, 4.0, 0.0), s.seq DESC"),
                 // ts_rank's default weights: A (title) 1.0, B (summary, content) 0.4.
                 (true, true) => qb.push(" ORDER BY ts_rank(s.tsv, query) DESC, s.seq DESC"),
                 (false, _) => qb.push(" ORDER BY s.sort_at DESC, s.fetched_at DESC, s.seq DESC"),
@@ -712,24 +742,7 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?
         });
-        let full = rows.len() == limit as usize;
-        let next_cursor = match rows.last() {
-            Some((seq, _, _, sort_at, fetched_at)) if full && !relevance => Some(Cursor::Time {
-                sort_at: sort_at.clone(),
-                fetched_at: fetched_at.clone(),
-                seq: *seq,
-            }),
-            Some(_) if full && offset + limit <= MAX_OFFSET => Some(Cursor::Offset(offset + limit)),
-            _ => None,
-        };
-        let stories = rows
-            .iter()
-            .map(|(_, id, raw, _, _)| parse_raw("story", id, raw))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            stories,
-            next_cursor,
-        })
+        page_from_rows(&rows, limit, relevance, offset)
     }
 
     /// How many stories match `q`, ignoring `limit`, `offset` and the cursor.
@@ -738,15 +751,14 @@ impl Store {
             Some(t) => TextQuery::parse(t)?,
             None => None,
         };
+        if let (Backend::Sqlite(p), Some(t)) = (&self.backend, &text) {
+            return count_fts(p, q, t).await;
+        }
         let n: i64 = with_pool!(self, p => {
             let pg = matches!(self.backend, Backend::Postgres(_));
             let mut qb = QueryBuilder::new("SELECT count(*) FROM stories s WHERE 1 = 1");
             match (&text, pg) {
-                (Some(t), false) => {
-                    qb.push(" AND s.seq IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ")
-                        .push_bind(t.to_fts5())
-                        .push(")");
-                }
+                (Some(_), false) => unreachable!("SQLite full-text counts are count_fts"),
                 (Some(t), true) => {
                     qb.push(" AND s.tsv @@ to_tsquery('simple', ")
                         .push_bind(t.to_tsquery())
@@ -953,9 +965,10 @@ impl Store {
             source,
         };
         let begin = self.begin_write();
+        let sqlite = self.kind() == BackendKind::Sqlite;
         with_pool!(self, p => {
             let mut tx = p.begin_with(begin).await.map_err(werr)?;
-            let mut qb = QueryBuilder::new("SELECT s.id FROM stories s WHERE s.sort_at < ");
+            let mut qb = QueryBuilder::new("SELECT s.id, s.seq, s.sort_at FROM stories s WHERE s.sort_at < ");
             qb.push_bind(cutoff.to_string());
             if let Some(t) = topic {
                 qb.push(" AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = s.id AND t.topic = ")
@@ -971,17 +984,37 @@ impl Store {
                 qb.push("))");
             }
             qb.push(" ORDER BY s.sort_at LIMIT ").push_bind(i64::from(limit));
-            let ids: Vec<String> = qb
-                .build_query_scalar()
+            let mut victims: Vec<(String, i64, String)> = qb
+                .build_query_as()
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(werr)?;
-            if ids.is_empty() {
+            if victims.is_empty() {
                 return Ok(0);
             }
-            for table in ["story_topics", "story_countries", "story_entities", "stories"] {
-                let col = if table == "stories" { "id" } else { "story_id" };
-                let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE {col} IN ("));
+            let ids: Vec<String> = victims.iter().map(|v| v.0.clone()).collect();
+            for table in ["story_topics", "story_countries", "story_entities"] {
+                let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE story_id IN ("));
+                let mut sep = qb.separated(", ");
+                for id in &ids {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await.map_err(werr)?;
+            }
+            if sqlite {
+                // One by one in full-text rowid order: FTS5 flushes its pending changes
+                // whenever a rowid goes backwards, and `seq IN (…)` deletes in seq order.
+                victims.sort_by_key(|(_, seq, sort_at)| fts_rowid(sort_at, *seq));
+                for (_, seq, _) in &victims {
+                    sqlx::query("DELETE FROM stories WHERE seq = $1")
+                        .bind(*seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(werr)?;
+                }
+            } else {
+                let mut qb = QueryBuilder::new("DELETE FROM stories WHERE id IN (");
                 let mut sep = qb.separated(", ");
                 for id in &ids {
                     sep.push_bind(id.clone());
@@ -1092,6 +1125,186 @@ const UPSERT_STORY_TAIL: &str = " ON CONFLICT(id) DO UPDATE SET \
        AND excluded.classified_at >= stories.classified_at \
      RETURNING id";
 
+/// SQLite: `stories_fts` joined to its story (the rowid holds `seq`, see
+/// [`crate::rows::fts_rowid`]); followed by the bound MATCH expression.
+const FTS_JOIN: &str = "stories_fts JOIN stories s ON s.seq = (stories_fts.rowid & 137438953471) \
+     WHERE stories_fts MATCH ";
+
+/// The sort key of a newest-first candidate: `(seq, sort_at, fetched_at, fts rowid)`.
+type Candidate = (i64, String, String, i64);
+
+/// Turn rows `(seq, id, raw, sort_at, fetched_at)`, in result order, into a [`Page`]: the
+/// next cursor is a keyset after the last row (time order) or the next offset (relevance),
+/// given only when the page is full.
+fn page_from_rows(
+    rows: &[(i64, String, String, String, String)],
+    limit: u32,
+    relevance: bool,
+    offset: u32,
+) -> Result<Page, StoreError> {
+    let full = rows.len() == limit as usize;
+    let next_cursor = match rows.last() {
+        Some((seq, _, _, sort_at, fetched_at)) if full && !relevance => Some(Cursor::Time {
+            sort_at: sort_at.clone(),
+            fetched_at: fetched_at.clone(),
+            seq: *seq,
+        }),
+        Some(_) if full && offset + limit <= MAX_OFFSET => Some(Cursor::Offset(offset + limit)),
+        _ => None,
+    };
+    let stories = rows
+        .iter()
+        .map(|(_, id, raw, _, _)| parse_raw("story", id, raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        stories,
+        next_cursor,
+    })
+}
+
+/// The full-text rowid range a query can match on SQLite: buckets of `since`, `until` and the
+/// cursor (the exact comparisons stay in the SQL). Inclusive bounds.
+fn fts_rowid_range(q: &SearchQuery) -> (Option<i64>, Option<i64>) {
+    let lo = q.since.map(|t| fts_bucket_start(fts_bucket(&ts(t))));
+    let mut hi = q.until.map(|t| fts_bucket_last(fts_bucket(&ts(t))));
+    if let Some(Cursor::Time { sort_at, .. }) = &q.after {
+        let h = fts_bucket_last(fts_bucket(sort_at));
+        hi = Some(hi.map_or(h, |x| x.min(h)));
+    }
+    (lo, hi)
+}
+
+/// Newest-first candidates of a full-text query on SQLite, keys only: rows matching `m` and
+/// the filters with an FTS rowid in `lo..=hi`, at most `n`. `by_rowid` orders by the FTS
+/// rowid, which FTS5 walks itself, so the query stops after `n` matches; otherwise the rows
+/// are sorted exactly (used within one time bucket).
+async fn fts_candidates(
+    p: &SqlitePool,
+    q: &SearchQuery,
+    m: &str,
+    (lo, hi): (Option<i64>, Option<i64>),
+    by_rowid: bool,
+    n: i64,
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut qb =
+        QueryBuilder::new("SELECT s.seq, s.sort_at, s.fetched_at, stories_fts.rowid FROM ");
+    qb.push(FTS_JOIN).push_bind(m.to_string());
+    if let Some(lo) = lo {
+        qb.push(" AND stories_fts.rowid >= ").push_bind(lo);
+    }
+    if let Some(hi) = hi {
+        qb.push(" AND stories_fts.rowid <= ").push_bind(hi);
+    }
+    push_filters!(qb, q, country_in_index = true);
+    push_after!(qb, q);
+    if by_rowid {
+        qb.push(" ORDER BY stories_fts.rowid DESC");
+    } else {
+        qb.push(" ORDER BY s.sort_at DESC, s.fetched_at DESC, s.seq DESC");
+    }
+    qb.push(" LIMIT ").push_bind(n);
+    qb.build_query_as::<Candidate>()
+        .fetch_all(p)
+        .await
+        .map_err(|e| query_error("search", e))
+}
+
+/// Newest-first full-text search on SQLite, rows `(seq, id, raw, sort_at, fetched_at)` of
+/// the page `offset..offset + limit`.
+///
+/// The FTS rowid is `minute bucket << 37 | seq` (migration 0003), so walking it downwards
+/// yields matches newest first to the minute: the first `offset + limit` of them (query A)
+/// hold every match of a newer minute than the last one's. Matches of that last minute that
+/// A did not reach may still sort before some of A's (order within a minute is by `seq`, not
+/// time), so query B fetches the best `offset + limit` of the rest of that minute in exact
+/// order; the page is the exact top of A ∪ B. Both stop early instead of walking whole
+/// doclists; B only reads one minute.
+async fn search_time_fts(
+    p: &SqlitePool,
+    q: &SearchQuery,
+    t: &TextQuery,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
+    let m = t.to_fts5_indexed(q.country.as_deref());
+    let want = usize::try_from(limit + offset).unwrap_or(usize::MAX);
+    let n = i64::from(limit + offset);
+    let (lo, hi) = fts_rowid_range(q);
+    let mut cands = fts_candidates(p, q, &m, (lo, hi), true, n).await?;
+    if let Some(&(_, _, _, last)) = cands.last().filter(|_| cands.len() == want) {
+        let start = fts_bucket_start(last >> FTS_SEQ_BITS);
+        let lo_b = Some(lo.map_or(start, |l| l.max(start)));
+        let rest = fts_candidates(p, q, &m, (lo_b, Some(last - 1)), false, n).await?;
+        cands.extend(rest);
+    }
+    cands.sort_unstable_by(|a, b| (&b.1, &b.2, b.0).cmp(&(&a.1, &a.2, a.0)));
+    let seqs: Vec<i64> = cands
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|c| c.0)
+        .collect();
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb =
+        QueryBuilder::new("SELECT seq, id, raw, sort_at, fetched_at FROM stories WHERE seq IN (");
+    let mut sep = qb.separated(", ");
+    for s in &seqs {
+        sep.push_bind(*s);
+    }
+    qb.push(")");
+    let mut rows: Vec<(i64, String, String, String, String)> = qb
+        .build_query_as()
+        .fetch_all(p)
+        .await
+        .map_err(|e| query_error("search", e))?;
+    // Back into page order (a story deleted in between simply drops out).
+    let pos: std::collections::HashMap<i64, usize> =
+        seqs.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    rows.sort_by_key(|r| pos.get(&r.0).copied().unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+/// How many stories match a full-text query on SQLite. With no filter but the country (a tag
+/// in the MATCH), the index alone answers, without reading a story row.
+async fn count_fts(p: &SqlitePool, q: &SearchQuery, t: &TextQuery) -> Result<u64, StoreError> {
+    let m = t.to_fts5_indexed(q.country.as_deref());
+    let index_only = q.topic.is_none()
+        && q.entity.is_none()
+        && q.source.is_none()
+        && q.language.is_none()
+        && q.min_severity.is_none()
+        && q.since.is_none()
+        && q.until.is_none();
+    let mut qb = if index_only {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM stories_fts WHERE stories_fts MATCH ");
+        qb.push_bind(m);
+        qb
+    } else {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM ");
+        qb.push(FTS_JOIN).push_bind(m);
+        let (lo, hi) = fts_rowid_range(&SearchQuery {
+            after: None,
+            ..q.clone()
+        });
+        if let Some(lo) = lo {
+            qb.push(" AND stories_fts.rowid >= ").push_bind(lo);
+        }
+        if let Some(hi) = hi {
+            qb.push(" AND stories_fts.rowid <= ").push_bind(hi);
+        }
+        push_filters!(qb, q, country_in_index = true);
+        qb
+    };
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(p)
+        .await
+        .map_err(|e| query_error("count", e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// A query error; a full-text expression the database rejects is the caller's `q`.
 fn query_error(what: &'static str, e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
@@ -1133,5 +1346,68 @@ impl wirewatch_runtime::http::ReadyCheck for ReadyStore {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The SQL in migration 0003 and `rows::fts_rowid` compute the same full-text rowids,
+    /// including clamped, pre-2000, unparsable and far-future times.
+    #[tokio::test]
+    async fn fts_rowids_in_sql_agree_with_rust() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::default(), dir.path())
+            .await
+            .unwrap();
+        let p = store.sqlite_pool().unwrap();
+        let times = [
+            "2024-05-01T12:00:00.000000Z",
+            "2024-05-01T12:00:59.999999Z",
+            "2024-05-01T12:01:00.000000Z",
+            "2000-01-01T00:00:00.000000Z",
+            "1999-12-31T23:59:59.000000Z",
+            "1970-01-01T00:00:00.000000Z",
+            "0001-01-01T00:00:00.000000Z",
+            "2127-08-01T00:00:00.000000Z",
+            "9999-12-31T23:59:59.999999Z",
+            "+10000-01-01T00:00:00.000000Z",
+            "garbage",
+        ];
+        for (i, t) in times.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO stories (id, cluster_id, feed_id, feed_url, title, sort_at, \
+                   fetched_at, classified_at, topics, countries, entities, raw, stored_at) \
+                 VALUES ($1, $1, 'f', 'u', 'probe', $2, $2, $2, '[]', '[\"UA\"]', '[]', '{}', $2)",
+            )
+            .bind(format!("s{i}"))
+            .bind(*t)
+            .execute(p)
+            .await
+            .unwrap();
+        }
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, sort_at FROM stories")
+            .fetch_all(p)
+            .await
+            .unwrap();
+        let mut want: Vec<i64> = rows.iter().map(|(seq, t)| fts_rowid(t, *seq)).collect();
+        want.sort_unstable();
+        let got: Vec<i64> = sqlx::query_scalar(
+            "SELECT rowid FROM stories_fts WHERE stories_fts MATCH 'probe AND tags : c5541' \
+             ORDER BY rowid",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        assert_eq!(got, want);
+        let computed: Vec<i64> = sqlx::query_scalar("SELECT fts_rowid FROM stories ORDER BY 1")
+            .fetch_all(p)
+            .await
+            .unwrap();
+        assert_eq!(computed, want);
+        assert!(FTS_JOIN.contains(&format!("& {})", crate::rows::FTS_SEQ_MASK)));
+        store.close().await;
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::error::StoreError;
-use crate::rows::{norm_country, norm_topic};
+use crate::rows::{country_tag, norm_country, norm_topic};
 
 /// `limit` when none is given.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -603,6 +603,20 @@ impl TextQuery {
         out
     }
 
+    /// The MATCH expression for SQLite's full-text index (migration 0003): [`Self::to_fts5`]
+    /// limited to the text columns (title, summary, content), and with `country` (when
+    /// given) as its tag in the `tags` column, so the country filter is intersected inside
+    /// the index.
+    pub fn to_fts5_indexed(&self, country: Option<&str>) -> String {
+        let mut out = format!("{{title summary content}} : ({})", self.to_fts5());
+        if let Some(c) = country {
+            out.push_str(" AND tags : \"");
+            out.push_str(&country_tag(c));
+            out.push('"');
+        }
+        out
+    }
+
     /// The argument of PostgreSQL `to_tsquery('simple', …)`: every word a quoted lexeme
     /// (`'…'`, with `'` and `\` escaped), `:*` for prefixes, `<->` inside phrases, `|` for
     /// `OR`, `!` for excluded items, `&` between clauses.
@@ -731,6 +745,15 @@ mod tests {
         assert_eq!(param_of(fts_match("-talks").unwrap_err()), "q");
         assert_eq!(param_of(fts_match("NOT talks").unwrap_err()), "q");
 
+        let t = TextQuery::parse("talks -geneva").unwrap().unwrap();
+        assert_eq!(
+            t.to_fts5_indexed(Some("ua")),
+            r#"{title summary content} : ("talks" NOT "geneva") AND tags : "c5541""#
+        );
+        assert_eq!(
+            t.to_fts5_indexed(None),
+            r#"{title summary content} : ("talks" NOT "geneva")"#
+        );
         assert_eq!(tsq("istanbul talks"), "'istanbul' & 'talks'");
         assert_eq!(
             tsq(r#""peace talks" OR truce khar* -geneva"#),

@@ -60,6 +60,52 @@ pub fn norm_country(c: &str) -> String {
     c.trim().to_uppercase()
 }
 
+/// Bits of an SQLite full-text rowid that hold the story's `seq` (see [`fts_rowid`]).
+pub const FTS_SEQ_BITS: u32 = 37;
+/// Mask of the `seq` part of a full-text rowid.
+pub const FTS_SEQ_MASK: i64 = (1 << FTS_SEQ_BITS) - 1;
+/// Largest time bucket; later times share it (2^26 minutes after 2000 is the year 2127).
+const FTS_MAX_BUCKET: i64 = (1 << (63 - FTS_SEQ_BITS)) - 1;
+/// 2000-01-01T00:00:00Z in Unix seconds: bucket 0, and every earlier time.
+const FTS_EPOCH_SECS: i64 = 946_684_800;
+
+/// The time bucket of a stored `sort_at` (RFC 3339 text as [`ts`] writes it): whole minutes
+/// since 2000-01-01, clamped to `0..=2^26-1`; unparsable text is bucket 0. It never decreases
+/// as `sort_at` grows, which is all newest-first search relies on. Must agree with the SQL in
+/// `migrations/sqlite/0003_fts_time_order.sql` (a test checks that it does).
+pub fn fts_bucket(sort_at: &str) -> i64 {
+    let secs = sort_at
+        .get(..19)
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+        .map_or(FTS_EPOCH_SECS, |t| t.and_utc().timestamp());
+    // SQLite's integer division truncates toward zero; so does Rust's.
+    ((secs - FTS_EPOCH_SECS) / 60).clamp(0, FTS_MAX_BUCKET)
+}
+
+/// The rowid of a story in SQLite's full-text index: `bucket << 37 | seq`, so rowid order is
+/// time order to the minute, and `seq` is recovered as `rowid & FTS_SEQ_MASK`. Unique while
+/// `seq < 2^37`.
+pub fn fts_rowid(sort_at: &str, seq: i64) -> i64 {
+    (fts_bucket(sort_at) << FTS_SEQ_BITS) | (seq & FTS_SEQ_MASK)
+}
+
+/// The lowest full-text rowid of a bucket.
+pub fn fts_bucket_start(bucket: i64) -> i64 {
+    bucket.clamp(0, FTS_MAX_BUCKET) << FTS_SEQ_BITS
+}
+
+/// The highest full-text rowid of a bucket.
+pub fn fts_bucket_last(bucket: i64) -> i64 {
+    fts_bucket_start(bucket) | FTS_SEQ_MASK
+}
+
+/// The token a story mentioning `country` carries in the `tags` column of SQLite's
+/// full-text index: `c` and the hex of the normalised code (one token for any tokenizer,
+/// never produced by a user's words because those only search the text columns).
+pub fn country_tag(country: &str) -> String {
+    format!("c{}", hex::encode_upper(norm_country(country)))
+}
+
 /// A `stories` row and its side-table rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoryRow {
@@ -376,6 +422,50 @@ mod tests {
             classified_at: t,
             classifier_version: "0".into(),
         }
+    }
+
+    #[test]
+    fn fts_rowids_follow_time() {
+        let b = fts_bucket;
+        assert_eq!(b("2000-01-01T00:00:59.999999Z"), 0);
+        assert_eq!(b("2000-01-01T00:01:00.000000Z"), 1);
+        assert_eq!(
+            b("1999-12-31T23:59:30.000000Z"),
+            0,
+            "earlier times share bucket 0"
+        );
+        assert_eq!(b("1970-01-01T00:00:00.000000Z"), 0);
+        assert_eq!(b("not a time"), 0);
+        assert_eq!(b(""), 0);
+        assert_eq!(b("9999-12-31T23:59:59.999999Z"), FTS_MAX_BUCKET);
+        assert_eq!(
+            b("2024-05-01T12:00:30.000000Z"),
+            (1_714_564_800 - FTS_EPOCH_SECS) / 60
+        );
+        // Monotone over a sorted sample of stored times.
+        let times = [
+            "0001-01-01T00:00:00.000000Z",
+            "1999-01-01T00:00:00.000000Z",
+            "2024-05-01T12:00:00.000000Z",
+            "2024-05-01T12:00:59.000000Z",
+            "2024-05-01T12:01:00.000000Z",
+            "2126-01-01T00:00:00.000000Z",
+            "2200-01-01T00:00:00.000000Z",
+        ];
+        for w in times.windows(2) {
+            assert!(b(w[0]) <= b(w[1]), "{w:?}");
+            assert!(fts_rowid(w[0], 900) < fts_rowid(w[1], 1) || b(w[0]) == b(w[1]));
+        }
+        let r = fts_rowid("2024-05-01T12:00:00.000000Z", 12_345);
+        assert_eq!(r & FTS_SEQ_MASK, 12_345);
+        assert_eq!(r >> FTS_SEQ_BITS, b("2024-05-01T12:00:00.000000Z"));
+        assert!(
+            fts_rowid("9999-12-31T23:59:59.999999Z", FTS_SEQ_MASK) > 0,
+            "no overflow"
+        );
+        assert_eq!(fts_bucket_start(3), 3 << FTS_SEQ_BITS);
+        assert_eq!(fts_bucket_last(3) + 1, fts_bucket_start(4));
+        assert_eq!(country_tag(" ua"), "c5541");
     }
 
     #[test]

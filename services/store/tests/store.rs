@@ -914,6 +914,147 @@ async fn cursor_pages_walk_everything_once(kind: Kind) {
     assert_eq!(body["parameter"], "cursor");
 }
 
+both!(newest_first_text_search_is_exact);
+/// Newest-first full-text search walks SQLite's index in (minute, seq) order and completes
+/// the last minute exactly: stories stored out of time order, many in one minute, equal
+/// `published` times, times before 2000 and after 2127 (clamped buckets), undated ones; every
+/// way of paging must give exactly the order of sorting the matches in Rust.
+async fn newest_first_text_search_is_exact(kind: Kind) {
+    let Some(db) = open(kind).await else { return };
+    let store = &db.store;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rand = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let far = |y: i32| Utc.with_ymd_and_hms(y, 3, 1, 0, 0, 0).unwrap();
+    let mut all: Vec<EnrichedStory> = (0..260)
+        .map(|i| {
+            let published = match i {
+                0..=2 => Some(far(1970) + TimeDelta::seconds(i)),
+                3..=5 => Some(far(1999)),
+                6..=8 => Some(far(2150) + TimeDelta::days(i)),
+                9..=11 => None,
+                // Many in one minute, some at the very same microsecond.
+                12..=129 => Some(t0() + TimeDelta::seconds(i % 50)),
+                _ => Some(t0() + TimeDelta::seconds(rand(600) as i64 - 300)),
+            };
+            let title = if i % 2 == 0 {
+                format!("Istanbul talks {i}")
+            } else {
+                format!("Istanbul summit {i}")
+            };
+            let countries: &[&str] = match i % 3 {
+                0 => &["TR"],
+                1 => &["UA", "TR"],
+                _ => &[],
+            };
+            let mut s = story(&format!("x{i:03}"), &title, published, &[], countries);
+            s.story.fetched_at = t0() + TimeDelta::microseconds(i);
+            s
+        })
+        .collect();
+    // Store in a shuffled order, in batches of uneven size, so seq order is not time order.
+    for i in (1..all.len()).rev() {
+        all.swap(i, rand(i as u64 + 1) as usize);
+    }
+    let mut rest = &all[..];
+    while !rest.is_empty() {
+        let n = (1 + rand(40) as usize).min(rest.len());
+        store.upsert_stories(&rest[..n]).await.unwrap();
+        rest = &rest[n..];
+    }
+    fts_integrity(store).await;
+    let key = |s: &EnrichedStory| {
+        (
+            s.story.published.unwrap_or(s.story.fetched_at),
+            s.story.fetched_at,
+        )
+    };
+    let minute_start = t0();
+    type Keep = Box<dyn Fn(&EnrichedStory) -> bool>;
+    let cases: Vec<(SearchQuery, Keep)> = vec![
+        (
+            SearchQuery {
+                text: Some("istanbul".into()),
+                ..Default::default()
+            },
+            Box::new(|_| true),
+        ),
+        (
+            SearchQuery {
+                text: Some("\"istanbul talks\"".into()),
+                country: Some("tr".into()),
+                ..Default::default()
+            },
+            Box::new(|s| s.story.title.contains("talks") && s.countries.contains(&"TR".into())),
+        ),
+        (
+            SearchQuery {
+                text: Some("istanbul -talks".into()),
+                country: Some("UA".into()),
+                ..Default::default()
+            },
+            Box::new(|s| !s.story.title.contains("talks") && s.countries.contains(&"UA".into())),
+        ),
+        (
+            SearchQuery {
+                text: Some("istanbul".into()),
+                since: Some(minute_start + TimeDelta::seconds(10)),
+                until: Some(minute_start + TimeDelta::seconds(40)),
+                ..Default::default()
+            },
+            Box::new(move |s| {
+                let t = key(s).0;
+                t >= minute_start + TimeDelta::seconds(10)
+                    && t < minute_start + TimeDelta::seconds(40)
+            }),
+        ),
+    ];
+    for (q, keep) in &cases {
+        let mut want: Vec<&EnrichedStory> = all.iter().filter(|s| keep(s)).collect();
+        want.sort_by_key(|s| std::cmp::Reverse(key(s)));
+        let want: Vec<String> = want.iter().map(|s| s.story.id.clone()).collect();
+        assert!(want.len() > 10, "{q:?} matches enough to page");
+        assert_eq!(store.count(q).await.unwrap(), want.len() as u64, "{q:?}");
+        let big = SearchQuery {
+            limit: 500,
+            ..q.clone()
+        };
+        assert_eq!(
+            ids(&store.search(&big).await.unwrap()),
+            want,
+            "{q:?} one page"
+        );
+        for limit in [1, 7, 50] {
+            let mut by_cursor = Vec::new();
+            let mut page_q = SearchQuery { limit, ..q.clone() };
+            loop {
+                let page = store.search_page(&page_q).await.unwrap();
+                by_cursor.extend(ids(&page.stories));
+                match page.next_cursor {
+                    Some(c) => page_q.after = Some(c),
+                    None => break,
+                }
+                assert!(by_cursor.len() <= want.len(), "{q:?} pages end");
+            }
+            assert_eq!(by_cursor, want, "{q:?} by cursor, limit {limit}");
+            let mut by_offset = Vec::new();
+            for offset in (0..want.len() as u32).step_by(limit as usize) {
+                let page_q = SearchQuery {
+                    limit,
+                    offset,
+                    ..q.clone()
+                };
+                by_offset.extend(ids(&store.search(&page_q).await.unwrap()));
+            }
+            assert_eq!(by_offset, want, "{q:?} by offset, limit {limit}");
+        }
+    }
+}
+
 both!(hostile_queries_never_give_500);
 async fn hostile_queries_never_give_500(kind: Kind) {
     let Some(db) = open(kind).await else { return };
@@ -1389,7 +1530,9 @@ async fn retention_deletes_old_rows_in_batches(kind: Kind) {
 
 both!(cli_search_and_export);
 async fn cli_search_and_export(kind: Kind) {
-    use wirewatch_store::cli::{export, search, ExportArgs, ExportFormat, SearchArgs};
+    use wirewatch_store::cli::{
+        export, export_with, search, ExportArgs, ExportFormat, Progress, SearchArgs,
+    };
     let Some(db) = open(kind).await else { return };
     let base = Utc::now();
     let mut batch: Vec<EnrichedStory> = (0..1203)
@@ -1480,6 +1623,26 @@ async fn cli_search_and_export(kind: Kind) {
         "{progress}"
     );
 
+    // A progress bar (hidden here) follows the stories written, to the count.
+    let bar = indicatif::ProgressBar::hidden();
+    let mut out = Vec::new();
+    export_with(
+        &db.cfg,
+        db.dir.path(),
+        &ExportArgs {
+            format: ExportFormat::Jsonl,
+            since: None,
+            query: Some("istanbul".into()),
+        },
+        &mut out,
+        Progress::Bar(bar.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1203);
+    assert_eq!((bar.position(), bar.length()), (1203, Some(1203)));
+    assert!(bar.is_finished());
+
     let (mut out, mut progress) = (Vec::new(), Vec::new());
     export(
         &db.cfg,
@@ -1569,5 +1732,17 @@ async fn sqlite_v1_database_upgrades_and_backfills_filters() {
         .fetch_one(store.sqlite_pool().unwrap())
         .await
         .unwrap();
-    assert_eq!(migrations, 2);
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert_eq!(migrations as usize, files, "every migration ran");
+    // The full-text index was rebuilt with the country tags.
+    let q = SearchQuery {
+        country: Some("TR".into()),
+        text: Some("talks".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.search(&q).await.unwrap()), ["old"]);
+    assert_eq!(store.count(&q).await.unwrap(), 1);
+    fts_integrity(&store).await;
 }
