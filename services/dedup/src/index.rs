@@ -25,6 +25,7 @@ use crate::config::DedupConfig;
 use crate::lsh::{sketch_jaccard, sketch_of};
 use crate::minhash::{cluster_terms, fmix64, sig_of};
 use crate::sim::{Map, SimEntry, SimIndex};
+use crate::table::KeyTable;
 
 /// Terms held by more stories than this in the window do not propose cluster candidates
 /// (they still weigh in the score): it bounds the work per story.
@@ -154,12 +155,28 @@ impl Key {
     }
 }
 
-/// The 64-bit key of `value` within `scope` (a feed id, or empty): XXH3 of the scope seeded
-/// with `seed` and the kind's tag, then XXH3 of the value seeded with that. No allocation.
+/// The 64-bit key of `value` within `scope` (a feed id, or empty): XXH3 of the value, seeded
+/// with the kind's tag and [`scope_seed`]. No allocation.
 #[inline]
 pub fn key_hash(seed: u64, kind: KeyKind, scope: &str, value: &str) -> u64 {
-    let s = xxh3_64_with_seed(scope.as_bytes(), seed ^ kind.tag());
-    xxh3_64_with_seed(value.as_bytes(), s)
+    key_in_scope(scope_seed(seed, scope), kind, value)
+}
+
+/// The seed of a scope: `seed` itself for no scope, else XXH3 of the scope (a feed id) seeded
+/// with `seed`. Computed once per story for its feed-scoped keys.
+#[inline]
+pub fn scope_seed(seed: u64, scope: &str) -> u64 {
+    if scope.is_empty() {
+        seed
+    } else {
+        xxh3_64_with_seed(scope.as_bytes(), seed)
+    }
+}
+
+/// The key of `value` in a scope whose seed is `scope_seed`.
+#[inline]
+pub fn key_in_scope(scope_seed: u64, kind: KeyKind, value: &str) -> u64 {
+    xxh3_64_with_seed(value.as_bytes(), scope_seed ^ kind.tag())
 }
 
 /// The keys of a story, strongest rule first, with the default seed.
@@ -171,11 +188,11 @@ pub fn keys(story: &RawStory, cfg: &DedupConfig) -> Vec<Key> {
 /// whose GUIDs are not trusted).
 pub fn keys_with(story: &RawStory, cfg: &DedupConfig, seed: u64, use_guid: bool) -> Vec<Key> {
     let mut out = Vec::with_capacity(4);
-    let feed = story.feed.id.as_str();
+    let feed = scope_seed(seed, &story.feed.id);
     if let Some(g) = guid_of(story).filter(|_| use_guid) {
         out.push(Key {
             kind: KeyKind::Guid,
-            key: key_hash(seed, KeyKind::Guid, feed, g),
+            key: key_in_scope(feed, KeyKind::Guid, g),
         });
     }
     if let Some(c) = story
@@ -186,7 +203,7 @@ pub fn keys_with(story: &RawStory, cfg: &DedupConfig, seed: u64, use_guid: bool)
         // The same link within one feed comes first: with changed text it is an update.
         out.push(Key {
             kind: KeyKind::FeedLink,
-            key: key_hash(seed, KeyKind::FeedLink, feed, &c),
+            key: key_in_scope(feed, KeyKind::FeedLink, &c),
         });
         out.push(Key {
             kind: KeyKind::Link,
@@ -365,15 +382,17 @@ pub struct Index {
     stories: VecDeque<Decided>,
     base: u32,
     /// Hash of a story id → sequence number (redeliveries).
-    by_id: Map<u64, u32>,
+    by_id: KeyTable,
     /// Identity key → sequence number of the story that claimed it.
-    by_key: Map<u64, u32>,
+    by_key: KeyTable,
     newest: i64,
     sim: Option<SimIndex>,
     scratch: Vec<u32>,
     feeds: HashMap<u32, FeedTrust>,
     legacy: Legacy,
     checks: u64,
+    /// Scratch for key lookups.
+    found: Vec<Option<u32>>,
 }
 
 impl Default for Index {
@@ -422,14 +441,15 @@ impl Index {
             seed,
             stories: VecDeque::new(),
             base: 0,
-            by_id: Map::default(),
-            by_key: Map::default(),
+            by_id: KeyTable::new(),
+            by_key: KeyTable::new(),
             newest: i64::MIN,
             sim: None,
             scratch: Vec::new(),
             feeds: HashMap::new(),
             legacy: Legacy::default(),
             checks: 0,
+            found: Vec::with_capacity(4),
         }
     }
 
@@ -452,14 +472,21 @@ impl Index {
 
     fn decided(&self, id: &str) -> Option<&Decided> {
         self.by_id
-            .get(&self.id_hash(id))
-            .and_then(|&s| self.get(s))
+            .get(self.id_hash(id))
+            .and_then(|s| self.get(s))
             .filter(|d| &*d.id == id)
     }
 
     /// Whether `key` is held (for the key benchmark).
     pub fn contains_key(&self, key: u64) -> bool {
-        self.by_key.contains_key(&key)
+        self.by_key.contains(key)
+    }
+
+    /// How many of `keys` are held (for the key benchmark: the batched lookup
+    /// [`Index::check`] makes of a story's keys); `scratch` is reused between calls.
+    pub fn count_held(&self, keys: &[u64], scratch: &mut Vec<Option<u32>>) -> usize {
+        self.by_key.get_many(keys, scratch);
+        scratch.iter().filter(|s| s.is_some()).count()
     }
 
     /// Whether the feed's GUIDs are trusted.
@@ -488,8 +515,11 @@ impl Index {
         let key_of = |kind: KeyKind| ks.iter().find(|k| k.kind == kind).map(|k| k.key);
         let mut event = None;
         let mut hit: Option<(KeyKind, u32)> = None;
-        for k in &ks {
-            let Some(&seq) = self.by_key.get(&k.key) else {
+        let mut found = std::mem::take(&mut self.found);
+        let raw: [u64; 4] = std::array::from_fn(|i| ks.get(i).map_or(0, |k| k.key));
+        self.by_key.get_many(&raw[..ks.len()], &mut found);
+        for (k, seq) in ks.iter().zip(found.iter()) {
+            let Some(seq) = *seq else {
                 continue;
             };
             let Some(d) = self.get(seq) else { continue };
@@ -504,6 +534,7 @@ impl Index {
             hit = Some((k.kind, seq));
             break;
         }
+        self.found = found;
         let mut new_entry = None;
         let mut sim_seq = NONE;
         let verdict = match hit {
@@ -513,8 +544,8 @@ impl Index {
                 let cluster_id = d.verdict.cluster().to_string();
                 let same_content = key_of(KeyKind::Content).is_some_and(|c| {
                     self.by_key
-                        .get(&c)
-                        .and_then(|&s| self.get(s))
+                        .get(c)
+                        .and_then(|s| self.get(s))
                         .is_some_and(|o| o.owner() == of)
                 });
                 // The same link in the same feed, with the same text, under a new GUID while
@@ -562,8 +593,7 @@ impl Index {
             sim_seq,
         };
         for k in ks {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.by_key.entry(k.key) {
-                e.insert(seq);
+            if self.by_key.insert_if_absent(k.key, seq) {
                 rec.keys[k.kind as usize] = k.key;
                 rec.present |= 1 << k.kind as u8;
                 new_keys.push(k);
@@ -603,8 +633,8 @@ impl Index {
         }
         let same_content = key_of(KeyKind::Content).is_some_and(|c| {
             self.by_key
-                .get(&c)
-                .and_then(|&s| self.get(s))
+                .get(c)
+                .and_then(|s| self.get(s))
                 .is_some_and(|o| o.owner() == owner)
         });
         if same_content {
@@ -794,7 +824,7 @@ impl Index {
         let h = self.id_hash(&entry.story_id);
         let id = entry.story_id.clone();
         let seq = self.sim_mut(cfg).insert(entry, window_secs);
-        if let Some(&s) = self.by_id.get(&h) {
+        if let Some(s) = self.by_id.get(h) {
             if let Some(d) = self.get_mut(s).filter(|d| d.id == id) {
                 d.sim_seq = seq;
             }
@@ -826,15 +856,11 @@ impl Index {
             self.base = self.base.wrapping_add(1);
             for kind in KeyKind::ALL {
                 if let Some(k) = d.key(kind) {
-                    if self.by_key.get(&k) == Some(&seq) {
-                        self.by_key.remove(&k);
-                    }
+                    self.by_key.remove_if(k, seq);
                 }
             }
             let h = self.id_hash(&d.id);
-            if self.by_id.get(&h) == Some(&seq) {
-                self.by_id.remove(&h);
-            }
+            self.by_id.remove_if(h, seq);
         }
         while self.legacy.expiry.front().is_some_and(|(t, _)| *t < cutoff) {
             if let Some((_, k)) = self.legacy.expiry.pop_front() {
@@ -861,8 +887,7 @@ impl Index {
             sim_seq: NONE,
         };
         for k in keys {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.by_key.entry(k.key) {
-                e.insert(seq);
+            if self.by_key.insert_if_absent(k.key, seq) {
                 rec.keys[k.kind as usize] = k.key;
                 rec.present |= 1 << k.kind as u8;
             }
@@ -906,8 +931,8 @@ impl Index {
     /// Heap bytes of the exact part (key and id tables, decided stories), capacity times
     /// element size, for the memory measurement.
     pub fn exact_heap_bytes(&self) -> usize {
-        let table = std::mem::size_of::<(u64, u32)>() + 1;
-        (self.by_key.capacity() + self.by_id.capacity()) * table
+        self.by_key.heap_bytes()
+            + self.by_id.heap_bytes()
             + self.stories.capacity() * std::mem::size_of::<Decided>()
             + self
                 .stories

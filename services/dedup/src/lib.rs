@@ -24,6 +24,7 @@
 //! - [`lsh`]: the compact MinHash-LSH band index (band entries and 1-bit sketches, no
 //!   signatures in memory).
 //! - [`sim`]: the window-bounded similarity index (LSH bands and term chains, with eviction).
+//! - [`table`]: the open-addressing `u64 → u32` table of identity keys.
 //! - [`state`]: the SQLite file that makes keys, verdicts and signatures survive restarts
 //!   (versioned format, migrated at open).
 //! - [`stage`]: the [`Processor`](wirewatch_runtime::stage::Processor) that ties them to the bus,
@@ -42,6 +43,7 @@ pub mod minhash;
 pub mod sim;
 pub mod stage;
 pub mod state;
+pub mod table;
 
 pub use config::DedupConfig;
 pub use error::DedupError;

@@ -173,8 +173,10 @@ pub struct Lsh {
     active_base: u32,
     /// Stories in the active buffer.
     active_len: usize,
-    /// `(key, offset)` of the active buffer, in offset order.
-    active: Vec<(u32, u16)>,
+    /// Per band, the keys of the active buffer's stories and their offsets (offset order):
+    /// a lookup in band `b` scans only `active_keys[b]`.
+    active_keys: Vec<Vec<u32>>,
+    active_offs: Vec<Vec<u16>>,
     active_sketches: Vec<Sketch>,
     active_present: Vec<u64>,
 }
@@ -188,7 +190,8 @@ impl Lsh {
             runs: Vec::new(),
             active_base: first_seq,
             active_len: 0,
-            active: Vec::new(),
+            active_keys: vec![Vec::new(); bands],
+            active_offs: vec![Vec::new(); bands],
             active_sketches: Vec::new(),
             active_present: Vec::new(),
         }
@@ -212,7 +215,8 @@ impl Lsh {
         match sig {
             Some(sig) => {
                 for b in 0..self.bands {
-                    self.active.push((key32(sig, b, self.rows), off as u16));
+                    self.active_keys[b].push(key32(sig, b, self.rows));
+                    self.active_offs[b].push(off as u16);
                 }
                 self.active_sketches.push(sketch_of(sig));
                 self.active_present[off / 64] |= 1 << (off % 64);
@@ -224,17 +228,22 @@ impl Lsh {
 
     /// Turn the active buffer into a run and merge runs of equal size.
     fn seal(&mut self) {
-        let active = std::mem::take(&mut self.active);
         let run = Run::build(
             self.active_base,
             self.active_len,
-            active.iter().map(|&(k, o)| (k, u32::from(o))),
+            self.active_keys
+                .iter()
+                .zip(self.active_offs.iter())
+                .flat_map(|(k, o)| k.iter().zip(o.iter()).map(|(k, o)| (*k, u32::from(*o)))),
             std::mem::take(&mut self.active_sketches).into_boxed_slice(),
             std::mem::take(&mut self.active_present).into_boxed_slice(),
         );
         self.active_base = self.active_base.wrapping_add(self.active_len as u32);
         self.active_len = 0;
-        self.active = Vec::with_capacity(active.capacity());
+        for (k, o) in self.active_keys.iter_mut().zip(self.active_offs.iter_mut()) {
+            k.clear();
+            o.clear();
+        }
         self.runs.push(run);
         while self.runs.len() >= 2 {
             let n = self.runs.len();
@@ -263,18 +272,19 @@ impl Lsh {
                     }
                 });
             }
-            let mut n = 0;
-            for &(k, off) in self.active.iter().rev() {
-                if k == key {
-                    let seq = self.active_base.wrapping_add(u32::from(off));
-                    if !seen.contains(&seq) {
-                        seen.push(seq);
-                        f(seq, &self.active_sketches[off as usize]);
-                    }
-                    n += 1;
-                    if n >= MAX_MATCHES_PER_KEY {
-                        break;
-                    }
+            let offs = &self.active_offs[b];
+            let hits = self.active_keys[b]
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, k)| **k == key)
+                .take(MAX_MATCHES_PER_KEY);
+            for (i, _) in hits {
+                let off = offs[i];
+                let seq = self.active_base.wrapping_add(u32::from(off));
+                if !seen.contains(&seq) {
+                    seen.push(seq);
+                    f(seq, &self.active_sketches[off as usize]);
                 }
             }
         }
@@ -313,7 +323,17 @@ impl Lsh {
     pub fn heap_bytes(&self) -> usize {
         self.runs.iter().map(Run::heap_bytes).sum::<usize>()
             + self.runs.capacity() * std::mem::size_of::<Run>()
-            + self.active.capacity() * std::mem::size_of::<(u32, u16)>()
+            + self
+                .active_keys
+                .iter()
+                .map(|k| k.capacity() * 4)
+                .sum::<usize>()
+            + self
+                .active_offs
+                .iter()
+                .map(|o| o.capacity() * 2)
+                .sum::<usize>()
+            + self.active_keys.capacity() * std::mem::size_of::<Vec<u32>>() * 2
             + self.active_sketches.capacity() * std::mem::size_of::<Sketch>()
             + self.active_present.capacity() * 8
     }
