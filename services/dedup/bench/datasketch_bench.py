@@ -3,10 +3,12 @@
 Rust benchmark wrote (`dedup_eval speed` -> target/dedup_bench_texts.jsonl, target/dedup_synth.jsonl).
 
 Same scheme as the Rust core: lowercase words, 3-word shingles, 128 permutations, LSH with the
-same bands/rows (b=32, r=4), near-duplicate when the estimated Jaccard >= 0.5.
+same bands/rows as the Rust default (b=10, r=3; override with BANDS=.. ROWS=..), near-duplicate
+when the estimated Jaccard >= 0.5.
 Usage: python3 services/dedup/bench/datasketch_bench.py [target_dir] [reps]
 """
 import json
+import os
 import re
 import sys
 import time
@@ -15,7 +17,9 @@ from datasketch import MinHash, MinHashLSH
 
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target"
 REPS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-BANDS, ROWS, THRESHOLD, K = 32, 4, 0.5, 3
+BANDS = int(os.environ.get("BANDS", "10"))
+ROWS = int(os.environ.get("ROWS", "3"))
+THRESHOLD, K = 0.5, 3
 WORD = re.compile(r"[a-z0-9\u0080-\uffff]+")
 
 

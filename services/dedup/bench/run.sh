@@ -4,10 +4,13 @@
 set -euo pipefail
 cargo build --release -p wirewatch-dedup --example dedup_eval
 EVAL=target/release/examples/dedup_eval
+uptime
 $EVAL bbc
 $EVAL pairs
 $EVAL synth
 $EVAL speed            # writes target/dedup_bench_texts.jsonl and target/dedup_synth.jsonl
 python3 services/dedup/bench/datasketch_bench.py target "${REPS:-3}"
 $EVAL speed | grep -E 'signature only:|query\+insert'   # again, after Python, to bracket load changes
-$EVAL restore "${RESTORE_N:-100000}"
+uptime
+$EVAL restore "${RESTORE_N:-1000000}"   # 1M stories: ~1 GB of temporary database, a few minutes
+uptime

@@ -334,16 +334,57 @@ impl State {
         Ok(())
     }
 
-    /// Persist many decisions in one transaction (bulk loads and measurements; the stage
-    /// saves each story before publishing it).
+    /// Persist many decisions in one transaction, with multi-row inserts (bulk loads and
+    /// measurements; the stage saves each story before publishing it). Idempotent like
+    /// [`State::save`].
     pub async fn save_batch(
         &self,
         decisions: &[(&str, &Checked)],
         now: DateTime<Utc>,
     ) -> Result<(), DedupError> {
+        const ROWS: usize = 200;
         let mut tx = self.pool.begin().await?;
-        for (id, checked) in decisions {
-            write(&mut tx, id, checked, now).await?;
+        for chunk in decisions.chunks(ROWS) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO dedup_verdicts (story_id, verdict, seen_at, keys) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (id, c) in chunk {
+                rows.push((*id, verdict_json(id, &c.verdict)?, encode_keys(&c.new_keys)));
+            }
+            q.push_values(rows, |mut b, (id, v, keys)| {
+                b.push_bind(id)
+                    .push_bind(v)
+                    .push_bind(now.timestamp())
+                    .push_bind(keys);
+            });
+            q.build().execute(&mut *tx).await?;
+            let entries: Vec<SimRow> = chunk
+                .iter()
+                .filter_map(|(_, c)| c.new_entry.as_ref().map(SimRow::of))
+                .collect();
+            if !entries.is_empty() {
+                let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                    "INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) ",
+                );
+                q.push_values(entries, |mut b, r| {
+                    b.push_bind(r.story_id)
+                        .push_bind(r.cluster_id)
+                        .push_bind(r.feed)
+                        .push_bind(r.time)
+                        .push_bind(SIG_VERSION)
+                        .push_bind(r.sig)
+                        .push_bind(r.terms)
+                        .push_bind(r.title_terms)
+                        .push_bind(now.timestamp());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for (_, c) in chunk {
+                if let Some(ft) = &c.feed_trust {
+                    write_feed(&mut tx, ft).await?;
+                }
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -356,54 +397,88 @@ impl State {
     }
 }
 
+/// A similarity entry as stored: signature and term lists as little-endian blobs.
+struct SimRow {
+    story_id: String,
+    cluster_id: Option<String>,
+    feed: i64,
+    time: i64,
+    sig: Option<Vec<u8>>,
+    terms: Vec<u8>,
+    title_terms: Vec<u8>,
+}
+
+impl SimRow {
+    fn of(e: &SimEntry) -> Self {
+        Self {
+            story_id: e.story_id.to_string(),
+            cluster_id: e.cluster_id.as_deref().map(str::to_string),
+            feed: e.feed as i64,
+            time: e.time,
+            sig: e
+                .sig
+                .as_ref()
+                .map(|s| s.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            terms: e.terms.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            title_terms: e.title_terms.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+fn verdict_json(story_id: &str, v: &Verdict) -> Result<String, DedupError> {
+    serde_json::to_string(v).map_err(|e| DedupError::Corrupt {
+        story_id: story_id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+async fn write_feed(
+    tx: &mut Transaction<'_, Sqlite>,
+    (feed, t): &(u32, FeedTrust),
+) -> Result<(), DedupError> {
+    sqlx::query("INSERT OR REPLACE INTO dedup_feeds (feed, reuse, rotation, distrust, last_event) VALUES (?, ?, ?, ?, ?)")
+        .bind(*feed as i64)
+        .bind(t.reuse as i64)
+        .bind(t.rotation as i64)
+        .bind(t.distrust.map(GuidDistrust::as_str))
+        .bind(t.last_event)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn write(
     tx: &mut Transaction<'_, Sqlite>,
     story_id: &str,
     checked: &Checked,
     now: DateTime<Utc>,
 ) -> Result<(), DedupError> {
-    let verdict = serde_json::to_string(&checked.verdict).map_err(|e| DedupError::Corrupt {
-        story_id: story_id.to_string(),
-        reason: e.to_string(),
-    })?;
     sqlx::query(
         "INSERT OR IGNORE INTO dedup_verdicts (story_id, verdict, seen_at, keys) VALUES (?, ?, ?, ?)",
     )
     .bind(story_id)
-    .bind(verdict)
+    .bind(verdict_json(story_id, &checked.verdict)?)
     .bind(now.timestamp())
     .bind(encode_keys(&checked.new_keys))
     .execute(&mut **tx)
     .await?;
     if let Some(e) = &checked.new_entry {
-        let sig: Option<Vec<u8>> = e
-            .sig
-            .as_ref()
-            .map(|s| s.iter().flat_map(|v| v.to_le_bytes()).collect());
-        let terms: Vec<u8> = e.terms.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let title: Vec<u8> = e.title_terms.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let r = SimRow::of(e);
         sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&*e.story_id)
-            .bind(e.cluster_id.as_deref())
-            .bind(e.feed as i64)
-            .bind(e.time)
+            .bind(r.story_id)
+            .bind(r.cluster_id)
+            .bind(r.feed)
+            .bind(r.time)
             .bind(SIG_VERSION)
-            .bind(sig)
-            .bind(terms)
-            .bind(title)
+            .bind(r.sig)
+            .bind(r.terms)
+            .bind(r.title_terms)
             .bind(now.timestamp())
             .execute(&mut **tx)
             .await?;
     }
-    if let Some((feed, t)) = &checked.feed_trust {
-        sqlx::query("INSERT OR REPLACE INTO dedup_feeds (feed, reuse, rotation, distrust, last_event) VALUES (?, ?, ?, ?, ?)")
-            .bind(*feed as i64)
-            .bind(t.reuse as i64)
-            .bind(t.rotation as i64)
-            .bind(t.distrust.map(GuidDistrust::as_str))
-            .bind(t.last_event)
-            .execute(&mut **tx)
-            .await?;
+    if let Some(ft) = &checked.feed_trust {
+        write_feed(tx, ft).await?;
     }
     Ok(())
 }
@@ -589,5 +664,51 @@ mod tests {
             .unwrap();
         assert!(!ix.guid_trusted("rotor"));
         assert!(ix.guid_trusted("other"));
+    }
+
+    #[tokio::test]
+    async fn batch_save_restores_like_single_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(&dir.path().join("dedup.db")).await.unwrap();
+        let cfg = DedupConfig::default();
+        let now = Utc::now();
+        let mut ix = Index::with_seed(st.seed());
+        let stories: Vec<RawStory> = (0..450)
+            .map(|i| {
+                raw(
+                    &format!("s{i}"),
+                    "f",
+                    &format!("g{i}"),
+                    &format!("https://x.com/{i}"),
+                    &format!("Story {i} has a title long enough to hash"),
+                )
+            })
+            .collect();
+        let checked: Vec<Checked> = stories.iter().map(|s| ix.check(s, &cfg)).collect();
+        let refs: Vec<(&str, &Checked)> = stories
+            .iter()
+            .map(|s| s.id.as_str())
+            .zip(checked.iter())
+            .collect();
+        st.save_batch(&refs, now).await.unwrap();
+        st.save_batch(&refs, now).await.unwrap(); // idempotent
+        let mut back = st
+            .load_with(now - chrono::Duration::days(7), &cfg)
+            .await
+            .unwrap();
+        assert_eq!(back.len(), ix.len());
+        assert_eq!(back.similar_len(), ix.similar_len());
+        assert!(back.check(&stories[7], &cfg).redelivery);
+        let copy = raw(
+            "copy",
+            "other",
+            "x",
+            "https://x.com/300?utm_source=a",
+            "Unrelated words here for the title",
+        );
+        // The same decision as the index that wrote the file.
+        let v = back.check(&copy, &cfg).verdict;
+        assert!(matches!(v, Verdict::Duplicate { .. }), "{v:?}");
+        assert_eq!(v, ix.check(&copy, &cfg).verdict);
     }
 }
