@@ -183,6 +183,46 @@ async fn run_whole_pipeline_in_one_process() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 
+    // Backtest a query over what was stored, and list the subscriptions (the process is
+    // stopped; the tools read the same databases).
+    let tool = |args: &[&str]| {
+        let out = wirewatch_tool(args, &config);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let seed_title = list["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == seed_id.as_str())
+        .map(|s| s["title"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let bt = tool(&[
+        "subs",
+        "test",
+        "topic:conflict AND country:RU",
+        "--since",
+        "2000-01-01",
+    ]);
+    assert!(
+        bt.lines()
+            .any(|l| l.contains("ALERT") && !seed_title.is_empty() && l.contains(&seed_title)),
+        "backtest does not show the seed story ({seed_title:?}) as an alert:\n{bt}"
+    );
+    assert!(bt.contains("would alert"), "{bt}");
+    let bad = wirewatch_tool(&["subs", "test", "topic:conflict AND (country:RU"], &config);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected ')'"));
+    let subs = tool(&["subs", "list"]);
+    assert!(
+        subs.contains("ru-conflict") && subs.contains("active"),
+        "{subs}"
+    );
+
     // Restart on the same data: the feeds are polled again, nothing is re-published,
     // nothing stored twice, no alert sent again.
     let hits_before: usize = feeds.hits.lock().unwrap().values().sum();

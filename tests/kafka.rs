@@ -10,8 +10,7 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
-use std::process::Child;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -19,38 +18,6 @@ use rdkafka::ClientConfig;
 use support::*;
 
 const STAGES: [&str; 5] = ["store", "alerter", "classifier", "dedup", "fetcher"];
-
-struct Services {
-    children: HashMap<&'static str, Child>,
-    ports: HashMap<&'static str, u16>,
-}
-
-impl Services {
-    fn start(&mut self, stage: &'static str, config: &std::path::Path, log_dir: &std::path::Path) {
-        let port = free_port();
-        let child = spawn(
-            &["serve", stage],
-            config,
-            &[("WIREWATCH__HTTP__LISTEN", format!("127.0.0.1:{port}"))],
-            &log_dir.join(format!("{stage}.log")),
-        );
-        self.children.insert(stage, child);
-        self.ports.insert(stage, port);
-    }
-
-    fn url(&self, stage: &str, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.ports[stage])
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        for c in self.children.values_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// The whole scenario over Kafka, every stage its own process, no crash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,12 +77,7 @@ async fn scenario(bootstrap: String, kill: bool) {
     let synd_id = inspect_ids(&feeds.url("/syndicated.xml"), &config)[0].clone();
 
     // Topics first, as an operator would.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
-        .args(["topics", "create"])
-        .env("WIREWATCH_CONFIG", &config)
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let out = wirewatch_tool(&["topics", "create"], &config);
     assert!(
         out.status.success(),
         "topics create: {}{}",
@@ -144,10 +106,7 @@ async fn scenario(bootstrap: String, kill: bool) {
         .map_err(|(e, _)| e)
         .unwrap();
 
-    let mut svc = Services {
-        children: HashMap::new(),
-        ports: HashMap::new(),
-    };
+    let mut svc = Services::default();
     for stage in STAGES {
         svc.start(stage, &config, dir.path());
     }

@@ -351,12 +351,7 @@ async fn each_service_over_kafka_serves_its_documented_metrics() {
             unique_name("g")
         ),
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
-        .args(["topics", "create"])
-        .env("WIREWATCH_CONFIG", &config)
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let out = wirewatch_tool(&["topics", "create"], &config);
     assert!(out.status.success(), "topics create: {out:?}");
     let stages = ["store", "alerter", "classifier", "dedup", "fetcher"];
     let mut children = Children(Vec::new());

@@ -377,13 +377,18 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Ids the fetcher's normaliser gives a feed's items (`wirewatch inspect --format json`).
-pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
-        .args(["inspect", url, "--format", "json"])
+/// Run `wirewatch <args>` with `config`, cwd at the workspace root; its output.
+pub fn wirewatch_tool(args: &[&str], config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wirewatch"))
+        .args(args)
         .env("WIREWATCH_CONFIG", config)
         .current_dir(root())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+pub fn inspect_ids(url: &str, config: &Path) -> Vec<String> {
+    let out = wirewatch_tool(&["inspect", url, "--format", "json"], config);
     assert!(
         out.status.success(),
         "inspect {url}: {}",
@@ -467,4 +472,43 @@ impl Drop for Children {
 pub async fn stored_or_linked(api: &str, n: u64) -> Option<serde_json::Value> {
     let s = get_json(&format!("{api}/api/stats")).await?;
     (s["stories"].as_u64()? + s["duplicates"].as_u64()? == n).then_some(s)
+}
+
+/// Stage processes (`wirewatch serve <stage>`), each on its own free HTTP port, killed on drop.
+#[derive(Default)]
+pub struct Services {
+    pub children: HashMap<&'static str, Child>,
+    pub ports: HashMap<&'static str, u16>,
+}
+
+impl Services {
+    pub fn start(
+        &mut self,
+        stage: &'static str,
+        config: &std::path::Path,
+        log_dir: &std::path::Path,
+    ) {
+        let port = free_port();
+        let child = spawn(
+            &["serve", stage],
+            config,
+            &[("WIREWATCH__HTTP__LISTEN", format!("127.0.0.1:{port}"))],
+            &log_dir.join(format!("{stage}.log")),
+        );
+        self.children.insert(stage, child);
+        self.ports.insert(stage, port);
+    }
+
+    pub fn url(&self, stage: &str, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports[stage])
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for c in self.children.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

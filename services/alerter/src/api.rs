@@ -316,3 +316,41 @@ mod tests {
         assert!(parse_body(b"[1]", None).is_err());
     }
 }
+
+/// The subscription routes in the OpenAPI document the store serves at `/api/openapi.json`.
+#[cfg(test)]
+mod openapi {
+    use serde_json::Value;
+
+    #[test]
+    fn every_route_is_documented_with_its_methods_and_codes() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../../store/src/openapi.json")).unwrap_or_default();
+        let paths = &doc["paths"];
+        for (path, methods) in [
+            ("/api/subscriptions", &["get", "post"][..]),
+            ("/api/subscriptions/{id}", &["get", "put", "delete"][..]),
+            ("/api/subscriptions/{id}/pause", &["post"][..]),
+            ("/api/subscriptions/{id}/resume", &["post"][..]),
+        ] {
+            for m in methods {
+                assert!(paths[path][m].is_object(), "{m} {path} undocumented");
+                assert!(
+                    paths[path][m]["responses"]["401"].is_object(),
+                    "{m} {path}: 401 undocumented"
+                );
+            }
+        }
+        let text = include_str!("../../store/src/openapi.json");
+        for code in [
+            super::codes::UNAUTHORIZED,
+            super::codes::API_DISABLED,
+            super::codes::NOT_FOUND,
+            super::codes::INVALID,
+            super::codes::CONFLICT,
+            super::codes::UNAVAILABLE,
+        ] {
+            assert!(text.contains(code), "error code {code} undocumented");
+        }
+    }
+}

@@ -127,6 +127,12 @@ pub struct KafkaConfig {
     /// consumer lag per partition (`wirewatch_bus_consumer_lag_messages`) is updated; 0 turns
     /// the statistics off.
     pub statistics_interval_ms: u64,
+    /// Producers' `linger.ms`: how long a message may wait to be batched with others. 0 sends
+    /// at once (librdkafka still batches what queues up while a request is in flight).
+    pub linger_ms: u64,
+    /// Consumers' `fetch.wait.max.ms`: how long the broker may hold a fetch that finds no new
+    /// data. Brokers that answer only when this expires (nisshi) add it to every hop's latency.
+    pub fetch_wait_max_ms: u64,
     /// Any librdkafka option, passed through to producers and consumers
     /// (e.g. `"security.protocol" = "SASL_SSL"`). Wins over the settings above.
     pub librdkafka: BTreeMap<String, String>,
@@ -143,6 +149,8 @@ impl Default for KafkaConfig {
             partitions: 3,
             replication_factor: 1,
             statistics_interval_ms: 5_000,
+            linger_ms: 0,
+            fetch_wait_max_ms: 10,
             librdkafka: BTreeMap::new(),
         }
     }

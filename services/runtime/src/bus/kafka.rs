@@ -65,7 +65,7 @@ impl KafkaPublisher {
         c.set("client.id", format!("wirewatch-{stage}"))
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
+            .set("linger.ms", k.linger_ms.to_string())
             .set("compression.type", "lz4")
             .set("message.timeout.ms", k.delivery_timeout_ms.to_string());
         apply_passthrough(&mut c, &k.librdkafka);
@@ -331,7 +331,8 @@ impl KafkaSubscriber {
             .set(
                 "statistics.interval.ms",
                 k.statistics_interval_ms.to_string(),
-            );
+            )
+            .set("fetch.wait.max.ms", k.fetch_wait_max_ms.to_string());
         apply_passthrough(&mut c, &k.librdkafka);
         let consumer: StreamConsumer<StageContext> = c
             .create_with_context(StageContext::new(stage, &bus.topic_prefix))
