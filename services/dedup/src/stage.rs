@@ -370,4 +370,43 @@ mod tests {
             "{e}"
         );
     }
+
+    #[tokio::test]
+    async fn rotating_feed_is_counted_once_and_stays_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = DedupStage::open(DedupConfig::default(), dir.path())
+            .await
+            .unwrap();
+        let counter = metrics::get()
+            .guid_untrusted_feeds
+            .with_label_values(&["dedup", "rotation"]);
+        let before = counter.get();
+        for poll in 0..6 {
+            // The same item at every poll under a new GUID (and so a new story id).
+            let s = RawStory::from_json_lenient(
+                &serde_json::json!({
+                    "id": format!("p{poll}"), "guid": format!("urn:uuid:{poll}"),
+                    "title": "Ministers agree a new budget after long talks", "link": "https://rot.example/a",
+                    "feed": {"id": "rotor", "url": "https://rot.example/rss"},
+                })
+                .to_string(),
+            )
+            .unwrap();
+            let out = st.process(&delivery(&s)).await.unwrap();
+            let want = if poll == 0 {
+                Topic::StoriesUnique
+            } else {
+                Topic::StoriesLinks
+            };
+            assert_eq!(out[0].topic, want, "poll {poll}");
+            if poll > 0 {
+                let link: DuplicateLink = serde_json::from_slice(&out[0].payload).unwrap();
+                assert_eq!(
+                    (link.duplicate_of.as_str(), link.rule),
+                    ("p0", DedupRule::CanonicalUrl)
+                );
+            }
+        }
+        assert_eq!(counter.get() - before, 1, "counted once, when detected");
+    }
 }
