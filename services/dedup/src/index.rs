@@ -1,12 +1,12 @@
 //! The pure core of dedup: an in-memory index of identity keys and the verdicts already given.
 //!
 //! Identity keys are 64-bit XXH3 hashes of the identity (feed + GUID, feed + canonical link,
-//! canonical link, normalised text), seeded per state file. They live in a hash table of
-//! `u64 → u32` whose values are sequence numbers of [`Decided`] records kept in arrival order;
-//! the window evicts records from the front and their keys with them. Collisions: with `n`
-//! keys in the window a new key falsely matches with probability `n / 2⁶⁴` — 1.4M keys (50,000
-//! stories a day, 4 keys each, 7 days) give 7.6·10⁻¹⁴ per lookup, about one false duplicate
-//! in 10¹³ stories (docs/bench/dedup.md).
+//! canonical link, normalised text), seeded per state file. They live in a [`KeyTable`] of
+//! `u64 → u32` whose values are sequence numbers of the decided-story records, kept in
+//! arrival order; the window evicts records from the front and their keys with them.
+//! Collisions: with `n` keys in the window a new key falsely matches with probability
+//! `n / 2⁶⁴` — 1.4M keys (50,000 stories a day, 4 keys each, 7 days) give 7.6·10⁻¹⁴ per
+//! lookup, about one false duplicate in 3·10¹² stories (docs/bench/dedup.md).
 //!
 //! GUID trust: a feed whose GUIDs are reused (the same GUID on a different story: another link
 //! and unrelated text) or rotated (a new GUID on the same link and the same text at each poll)

@@ -6,10 +6,11 @@
 //! each with the rule and score that decided.
 //!
 //! The rules, strongest first ([`index::Index::check`], pure):
-//! 1. exact identity (64-bit keys): same GUID from the same feed (unless the feed reuses or
-//!    rotates its GUIDs: then it is detected and its GUIDs are ignored), same canonical link ([`canon`]), same
-//!    normalised title + text. The same GUID or the same link *in the same feed* with a text
-//!    the original did not have is an **update** of it;
+//! 1. exact identity (64-bit keys, [`table`]): same GUID from the same feed, same canonical
+//!    link ([`canon`]), same normalised title + text. The same GUID or the same link *in the
+//!    same feed* with a text the original did not have is an **update** of it. A feed found
+//!    reusing GUIDs (one GUID on unrelated stories) or rotating them (a new GUID on the same
+//!    item at each poll) has its GUIDs ignored: its stories are identified by link and text;
 //! 2. near-duplicate: MinHash-LSH over 3-word shingles ([`minhash`], [`sim`]) within the
 //!    window (`window_days`); a near-copy from the same feed above `update_threshold` is an
 //!    update;
