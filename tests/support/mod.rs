@@ -250,6 +250,10 @@ grace_period_secs = 20
 [fetcher]
 feeds_file = "{feeds}"
 interval_secs = 3600
+# The test feeds are on 127.0.0.1, all on one host.
+allow_private_addresses = true
+host_min_spacing_ms = 0
+max_concurrent_per_host = 8
 
 [alerter]
 subscriptions_file = "{subs}"

@@ -41,6 +41,30 @@ pub struct FetcherConfig {
     /// Consecutive failed fetches after which a feed is reported `failing` (a `FeedHealth`
     /// event). At least 1.
     pub failures_before_failing: u32,
+    /// Fetch URLs that resolve to private, loopback or link-local addresses (an intranet
+    /// feed, tests on 127.0.0.1). Off by default: a feed URL must not reach into the host's
+    /// network.
+    pub allow_private_addresses: bool,
+    /// Adapt each feed's interval to its publishing rate (half the mean gap between its
+    /// items), within `min_interval_secs`..`max_interval_secs`. Feeds with their own
+    /// `interval_secs` in the feeds file keep it.
+    pub adaptive_interval: bool,
+    /// Lower bound of the adaptive interval.
+    pub min_interval_secs: u64,
+    /// Upper bound of the adaptive interval, and of server hints (`Cache-Control`,
+    /// `Expires`, `<ttl>`, `sy:updatePeriod`), which otherwise lengthen any interval.
+    pub max_interval_secs: u64,
+    /// Requests to one host (registrable domain, shared by all its feeds) in flight at once.
+    pub max_concurrent_per_host: usize,
+    /// Minimum time between the starts of two requests to one host (±20 % jitter).
+    pub host_min_spacing_ms: u64,
+    /// Distinct feeds of one host answered 429/503 within `host_throttle_window_secs` that
+    /// pause the whole host (one throttled feed backs off alone).
+    pub host_throttled_feeds: usize,
+    /// Window for `host_throttled_feeds`.
+    pub host_throttle_window_secs: u64,
+    /// Shortest pause of a throttled host (longer when `Retry-After` says so).
+    pub host_backoff_secs: u64,
 }
 
 impl Default for FetcherConfig {
@@ -61,6 +85,15 @@ impl Default for FetcherConfig {
             retry_max_secs: 3_600,
             seen_per_feed: 5_000,
             failures_before_failing: 1,
+            allow_private_addresses: false,
+            adaptive_interval: true,
+            min_interval_secs: 120,
+            max_interval_secs: 86_400,
+            max_concurrent_per_host: 2,
+            host_min_spacing_ms: 1_000,
+            host_throttled_feeds: 2,
+            host_throttle_window_secs: 600,
+            host_backoff_secs: 60,
         }
     }
 }
@@ -69,6 +102,30 @@ impl FetcherConfig {
     /// Default polling interval (never zero).
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.interval_secs.max(1))
+    }
+
+    /// The interval policy of a feed (`own`: its `interval_secs` from the feeds file).
+    pub fn interval_policy(&self, own: Option<u64>) -> crate::schedule::IntervalPolicy {
+        let min = Duration::from_secs(self.min_interval_secs.max(1));
+        crate::schedule::IntervalPolicy {
+            base: own
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or_else(|| self.interval()),
+            min,
+            max: Duration::from_secs(self.max_interval_secs).max(min),
+            adaptive: self.adaptive_interval && own.is_none(),
+        }
+    }
+
+    /// The per-host politeness policy.
+    pub fn host_policy(&self) -> crate::schedule::HostPolicy {
+        crate::schedule::HostPolicy {
+            max_concurrent: self.max_concurrent_per_host.max(1),
+            min_spacing: Duration::from_millis(self.host_min_spacing_ms),
+            throttled_feeds_for_host_backoff: self.host_throttled_feeds.max(1),
+            throttle_window: Duration::from_secs(self.host_throttle_window_secs.max(1)),
+            host_backoff_min: Duration::from_secs(self.host_backoff_secs),
+        }
     }
 
     /// Retry delay floor and ceiling for failing feeds.

@@ -49,6 +49,15 @@ pub enum FetcherError {
         /// `Retry-After`, when the server sent one (429, 503).
         retry_after: Option<Duration>,
     },
+    /// The URL points at a private, loopback or link-local address and
+    /// `allow_private_addresses` is off.
+    #[error("{url}: {detail}")]
+    Blocked {
+        /// Feed URL.
+        url: String,
+        /// Which address and why.
+        detail: String,
+    },
     /// The body exceeded `max_body_bytes`.
     #[error("{url}: body larger than {limit_bytes} bytes")]
     TooLarge {
@@ -111,6 +120,7 @@ impl FetcherError {
                 *status == 408 || *status == 429 || *status >= 500
             }
             FetcherError::Tls { .. }
+            | FetcherError::Blocked { .. }
             | FetcherError::TooLarge { .. }
             | FetcherError::Parse { .. }
             | FetcherError::FeedsFile { .. }
@@ -127,6 +137,7 @@ impl FetcherError {
             FetcherError::Tls { .. } => "tls",
             FetcherError::HttpStatus { .. } => "http_status",
             FetcherError::TooLarge { .. } => "too_large",
+            FetcherError::Blocked { .. } => "blocked_address",
             FetcherError::Parse { .. } => "parse",
             FetcherError::Io { .. } | FetcherError::FeedsFile { .. } => "io",
             FetcherError::State { .. } => "state",
@@ -135,13 +146,14 @@ impl FetcherError {
     }
 
     /// Every label [`FetcherError::kind`] can return.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "dns",
         "connect",
         "timeout",
         "tls",
         "http_status",
         "too_large",
+        "blocked_address",
         "parse",
         "io",
         "state",
@@ -173,6 +185,9 @@ impl FetcherError {
         let url = url.to_string();
         if e.is_timeout() {
             return FetcherError::Timeout { url, detail };
+        }
+        if detail.contains(crate::http::BLOCKED_MARKER) {
+            return FetcherError::Blocked { url, detail };
         }
         if lower.contains("dns error") || lower.contains("failed to lookup address") {
             return FetcherError::Dns { url, detail };

@@ -19,7 +19,8 @@
 //! - [`feeds`]: the feed list ([`FeedSpec`], [`load_feeds`]).
 //! - [`parse`]: the pure core: bytes → [`FeedInfo`] + [`RawStory`]s ([`parse_feed`]):
 //!   charset and `<rss>`-version fixes, feed-rs, HTML → plain text, absolute links, stable ids.
-//! - [`http`]: the HTTP client and the capped conditional GET.
+//! - [`http`]: the HTTP client and the capped conditional GET (redirects, address checks).
+//! - [`schedule`]: intervals from publishing rate and server hints, per-host politeness.
 //! - [`state`]: SQLite state (`<data_dir>/fetcher.db`): validators, health, seen ids.
 //! - `poller`: the schedule and the poll of one feed.
 //! - [`metrics`]: `wirewatch_fetcher_*` metrics.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod parse;
 mod poller;
 pub mod recover;
+pub mod schedule;
 pub mod state;
 
 use std::path::Path;
@@ -103,11 +105,11 @@ pub async fn inspect(source: &str, cfg: &FetcherConfig) -> Result<Inspection, Fe
             &client,
             source,
             &http::Validators::default(),
-            cfg.max_body_bytes,
+            &http::Limits::of(cfg),
         )
         .await?
         {
-            http::FetchOutcome::NotModified => {
+            http::FetchOutcome::NotModified { .. } => {
                 return Err(FetcherError::Io {
                     url: source.to_string(),
                     detail: "unexpected 304 to an unconditional request".into(),

@@ -11,6 +11,8 @@
 //! | `wirewatch_fetcher_feeds` | gauge | `stage`, `status` ∈ healthy, failing, recovered, redirected, gone |
 //! | `wirewatch_fetcher_feed_health_changes_total` | counter | `stage`, `status` (the new status) |
 //! | `wirewatch_fetcher_missed_items_total` | counter | `stage` |
+//! | `wirewatch_fetcher_host_backoffs_total` | counter | `stage` |
+//! | `wirewatch_fetcher_poll_interval_seconds` | histogram | `stage` |
 
 use std::sync::LazyLock;
 use wirewatch_runtime::metrics::must;
@@ -48,6 +50,12 @@ pub struct FetcherMetrics {
     /// `wirewatch_fetcher_missed_items_total{stage}`: polls whose items were all new although
     /// the feed had been read before — its window scrolled past unseen items between polls.
     pub missed_items: IntCounterVec,
+    /// `wirewatch_fetcher_host_backoffs_total{stage}`: whole-host pauses after several of a
+    /// host's feeds were throttled (429/503).
+    pub host_backoffs: IntCounterVec,
+    /// `wirewatch_fetcher_poll_interval_seconds{stage}`: the delay chosen before a feed's
+    /// next poll after a successful one (publishing rate, bounds, server hints).
+    pub poll_interval: HistogramVec,
 }
 
 static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
@@ -88,6 +96,17 @@ static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
         "Polls whose items were all new although the feed had been read before: items may have scrolled out unseen.",
         &["stage"]
     )),
+    host_backoffs: must(register_int_counter_vec!(
+        "wirewatch_fetcher_host_backoffs_total",
+        "Whole-host pauses after several of the host's feeds were throttled (429/503).",
+        &["stage"]
+    )),
+    poll_interval: must(register_histogram_vec!(
+        "wirewatch_fetcher_poll_interval_seconds",
+        "Delay chosen before a feed's next poll after a successful one.",
+        &["stage"],
+        vec![60.0, 120.0, 300.0, 600.0, 1_800.0, 3_600.0, 4.0 * 3_600.0, 12.0 * 3_600.0, 86_400.0]
+    )),
 }
 });
 
@@ -112,6 +131,8 @@ pub fn touch() {
         m.health_changes.with_label_values(&[STAGE, s]);
     }
     m.missed_items.with_label_values(&[STAGE]);
+    m.host_backoffs.with_label_values(&[STAGE]);
+    m.poll_interval.with_label_values(&[STAGE]);
 }
 
 #[cfg(test)]

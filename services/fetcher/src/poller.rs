@@ -1,6 +1,10 @@
-//! The polling loop: a schedule of due feeds, at most `max_concurrent_fetches` polls in flight
-//! (one `FuturesUnordered`, no task per feed), each poll fetching, parsing, publishing the new
-//! stories and recording health.
+//! The polling loop: a schedule of due feeds (one binary heap), at most
+//! `max_concurrent_fetches` polls in flight (one `FuturesUnordered`, no task per feed), each
+//! host (registrable domain) gated by [`HostGate`] — its own concurrency limit and spacing,
+//! and a pause when several of its feeds are throttled. Each poll fetches, parses, publishes
+//! the new stories, records health, and picks the feed's next interval from its publishing
+//! rate and the server's hints ([`crate::schedule`]). A permanent redirect (301/308) updates
+//! the feed's URL and is reported as a `redirected` health event.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,6 +28,7 @@ use crate::feeds::FeedSpec;
 use crate::http::{self, FetchOutcome};
 use crate::metrics::{self, STAGE};
 use crate::parse::{parse_feed_with_charset, FeedInfo};
+use crate::schedule::{self, FeedHints, HostGate, IntervalPolicy, Throttle};
 use crate::state::{status_str, FeedRow, Store};
 
 /// Longest error text carried in a `FeedHealth` event.
@@ -41,9 +46,21 @@ struct Ctx {
 /// One feed's schedule and state, owned by whichever poll runs it.
 struct FeedTask {
     spec: FeedSpec,
-    interval: Duration,
+    policy: IntervalPolicy,
+    /// Mean gap between the feed's items at the last successful poll.
+    gap: Option<Duration>,
+    /// The longest delay the server or the feed asked for at the last poll.
+    floor: Option<Duration>,
     row: FeedRow,
     backoff: Backoff,
+}
+
+/// What a poll tells the scheduler.
+struct PollReport {
+    /// Delay before the next poll.
+    delay: Duration,
+    /// The server throttled the feed (429/503), with its `Retry-After`.
+    throttled: Option<Option<Duration>>,
 }
 
 /// Poll every feed of `specs` until `shutdown`; see [`crate::run`].
@@ -60,17 +77,22 @@ pub(crate) async fn run_feeds(
     let client = http::client(&cfg)?;
     let (retry_initial, retry_max) = cfg.retry_bounds();
     let mut tasks: Vec<Option<FeedTask>> = Vec::with_capacity(specs.len());
+    let mut hosts: Vec<String> = Vec::with_capacity(specs.len());
     let mut statuses: HashMap<usize, FeedStatus> = HashMap::new();
-    for spec in specs {
+    for mut spec in specs {
         let row = store.register(&spec.id, &spec.url).await?;
+        if row.url != spec.url {
+            tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
+            spec.url = row.url.clone();
+        }
         statuses.insert(tasks.len(), row.status);
-        let interval = spec
-            .interval_secs
-            .map(|s| Duration::from_secs(s.max(1)))
-            .unwrap_or_else(|| cfg.interval());
+        hosts.push(host_of(&spec.url));
+        let policy = cfg.interval_policy(spec.interval_secs);
         tasks.push(Some(FeedTask {
             spec,
-            interval,
+            policy,
+            gap: None,
+            floor: None,
             row,
             backoff: Backoff::new(retry_initial, retry_max),
         }));
@@ -81,6 +103,7 @@ pub(crate) async fn run_feeds(
     }
     tracing::info!(stage = STAGE, feeds = tasks.len(), "fetcher started");
     let max_in_flight = cfg.max_concurrent_fetches.max(1);
+    let mut gate = HostGate::new(cfg.host_policy());
     let ctx = Arc::new(Ctx {
         cfg,
         client,
@@ -106,13 +129,22 @@ pub(crate) async fn run_feeds(
             let Some(Reverse((_, idx))) = due.pop() else {
                 break;
             };
+            let Some(host) = hosts.get(idx).cloned() else {
+                continue;
+            };
+            if let Err(at) = gate.try_start(&host, now.into_std()) {
+                due.push(Reverse((tokio::time::Instant::from_std(at), idx)));
+                continue;
+            }
             if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
                 let ctx = ctx.clone();
                 in_flight.push(async move {
                     let mut task = task;
                     let res = poll_feed(&ctx, &mut task).await;
-                    (idx, task, res)
+                    (idx, host, task, res)
                 });
+            } else {
+                gate.finish(&host, now.into_std());
             }
         }
         let next_due = due.peek().map(|Reverse((at, _))| *at);
@@ -120,12 +152,26 @@ pub(crate) async fn run_feeds(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Ok(()),
-            Some((idx, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((idx, host, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
+                let now = tokio::time::Instant::now();
+                gate.finish(&host, now.into_std());
                 match res {
-                    Ok(delay) => {
+                    Ok(report) => {
+                        let mut delay = report.delay;
+                        if let Some(retry_after) = report.throttled {
+                            if let Throttle::Host(until) = gate.throttled(&host, idx, retry_after, now.into_std()) {
+                                metrics::get().host_backoffs.with_label_values(&[STAGE]).inc();
+                                let secs = until.saturating_duration_since(now.into_std()).as_secs();
+                                tracing::warn!(stage = STAGE, host = %host, pause_secs = secs, "several feeds of this host are throttled (429/503): pausing the whole host");
+                                delay = delay.max(until.saturating_duration_since(now.into_std()));
+                            }
+                        }
                         statuses.insert(idx, task.row.status);
                         set_gauge(&statuses);
-                        due.push(Reverse((tokio::time::Instant::now() + delay, idx)));
+                        if let Some(h) = hosts.get_mut(idx) {
+                            *h = host_of(&task.spec.url);
+                        }
+                        due.push(Reverse((now + delay, idx)));
                         if let Some(slot) = tasks.get_mut(idx) {
                             *slot = Some(task);
                         }
@@ -138,7 +184,7 @@ pub(crate) async fn run_feeds(
     };
     if result.is_ok() {
         // Let in-flight polls finish their current publish (they stop fetching on shutdown).
-        while let Some((_, _, res)) = in_flight.next().await {
+        while let Some((_, _, _, res)) = in_flight.next().await {
             res?;
         }
     }
@@ -146,6 +192,13 @@ pub(crate) async fn run_feeds(
     ctx.store.close().await;
     tracing::info!(stage = STAGE, "fetcher stopped");
     result
+}
+
+/// The politeness key of a feed URL (the URL as is when it does not parse).
+fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| schedule::host_key(&u))
+        .unwrap_or_else(|_| url.to_string())
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -165,15 +218,42 @@ fn set_gauge(statuses: &HashMap<usize, FeedStatus>) {
     }
 }
 
-/// Poll one feed once. Returns the delay before its next poll, or a fatal error (the bus
-/// refused a record for good). Feed failures are not errors here: they are recorded, reported
-/// and backed off.
-async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherError> {
+/// Poll one feed once. Returns the delay before its next poll and whether the server
+/// throttled it, or a fatal error (the bus refused a record for good). Feed failures are not
+/// errors here: they are recorded, reported and backed off.
+async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<PollReport, FetcherError> {
+    let mut throttled = None;
+    let delay = poll_once(ctx, task, &mut throttled).await?;
+    Ok(PollReport { delay, throttled })
+}
+
+async fn poll_once(
+    ctx: &Ctx,
+    task: &mut FeedTask,
+    throttled: &mut Option<Option<Duration>>,
+) -> Result<Duration, FetcherError> {
     let m = metrics::get();
     let start = Instant::now();
     let fetched = tokio::select! {
         r = fetch_and_parse(ctx, task) => r,
         _ = ctx.shutdown.cancelled() => return Ok(Duration::ZERO),
+    };
+    let fetched = match fetched {
+        Ok(f) => {
+            task.floor = f.floor;
+            if let Some(to) = f.moved_to {
+                if !moved(ctx, task, &to).await? {
+                    return Ok(Duration::ZERO);
+                }
+            }
+            Ok(f.parsed)
+        }
+        Err(e) => {
+            if matches!(e.http_status(), Some(429 | 503)) {
+                *throttled = Some(e.retry_after());
+            }
+            Err(e)
+        }
     };
     m.fetch_seconds
         .with_label_values(&[STAGE])
@@ -187,6 +267,10 @@ async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherEr
         Ok(Some((info, stories, validators))) => {
             m.fetches.with_label_values(&[STAGE, "ok"]).inc();
             let returned = stories.len();
+            let dates: Vec<_> = stories.iter().filter_map(|s| s.published).collect();
+            if let Some(gap) = schedule::mean_gap(&dates) {
+                task.gap = Some(gap);
+            }
             let read_before = ctx.store.seen_count(&task.spec.id).await? > 0;
             match publish_new(ctx, task, &info, stories).await {
                 Ok(Published::All(n)) => {
@@ -240,28 +324,46 @@ async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherEr
 
 type Parsed = (FeedInfo, Vec<RawStory>, http::Validators);
 
-/// Fetch conditionally and parse off the async threads. `None`: not modified.
-async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Option<Parsed>, FetcherError> {
+/// A fetch's result: the parsed feed (`None`: not modified), a permanent move, and the
+/// longest delay the server and the feed asked for.
+struct Fetched {
+    parsed: Option<Parsed>,
+    moved_to: Option<Url>,
+    floor: Option<Duration>,
+}
+
+/// Fetch conditionally and parse off the async threads.
+async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Fetched, FetcherError> {
     let url = task.spec.url.clone();
     let outcome = http::fetch(
         &ctx.client,
         &url,
         &task.row.validators,
-        ctx.cfg.max_body_bytes,
+        &http::Limits::of(&ctx.cfg),
     )
     .await?;
-    let (bytes, charset, final_url, validators) = match outcome {
-        FetchOutcome::NotModified => return Ok(None),
+    let (bytes, charset, final_url, validators, moved_to, hints) = match outcome {
+        FetchOutcome::NotModified { moved_to, hints } => {
+            return Ok(Fetched {
+                parsed: None,
+                moved_to,
+                // A 304 carries no body: keep what the feed itself asked for last time.
+                floor: hints.floor().max(task.floor),
+            });
+        }
         FetchOutcome::Body {
             bytes,
             charset,
             final_url,
             validators,
-        } => (bytes, charset, final_url, validators),
+            moved_to,
+            hints,
+        } => (bytes, charset, final_url, validators, moved_to, hints),
     };
     if final_url.as_str() != url {
         tracing::debug!(stage = STAGE, feed = %task.spec.id, final_url = %final_url, "redirected");
     }
+    let floor = hints.floor().max(FeedHints::scan(&bytes).floor());
     let feed = FeedRef {
         id: task.spec.id.clone(),
         url: url.clone(),
@@ -282,7 +384,36 @@ async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Option<Parsed>, F
         url: url.clone(),
         detail: format!("parser task failed: {e}"),
     })??;
-    Ok(Some((parsed.0, parsed.1, validators)))
+    Ok(Fetched {
+        parsed: Some((parsed.0, parsed.1, validators)),
+        moved_to,
+        floor,
+    })
+}
+
+/// The feed moved for good (every redirect 301/308): report it as a `redirected` health event,
+/// poll the new URL from now on and remember it across restarts (until the feeds file names
+/// another URL). `false`: shutdown interrupted the report.
+async fn moved(ctx: &Ctx, task: &mut FeedTask, to: &Url) -> Result<bool, FetcherError> {
+    let from = task.spec.url.clone();
+    let mut health = health_event(task, FeedStatus::Redirected, task.row.status, None);
+    health.feed.url = to.to_string();
+    health.error_kind = Some("moved_permanently".into());
+    health.error = Some(truncate(
+        format!("moved permanently from {from} to {to}"),
+        MAX_ERROR_BYTES,
+    ));
+    if !publish_health(ctx, &health).await? {
+        return Ok(false);
+    }
+    tracing::info!(stage = STAGE, feed = %task.spec.id, from = %from, to = %to, "feed moved permanently; polling the new URL");
+    task.spec.url = to.to_string();
+    task.row.url = to.to_string();
+    if let Err(e) = ctx.store.save(&task.spec.id, &task.row, None).await {
+        record_error(&e);
+        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save the feed's new URL");
+    }
+    Ok(true)
 }
 
 enum Published {
@@ -351,7 +482,12 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         record_error(&e);
         tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save feed state");
     }
-    Ok(task.interval)
+    let next = schedule::next_interval(&task.policy, task.gap, task.floor);
+    metrics::get()
+        .poll_interval
+        .with_label_values(&[STAGE])
+        .observe(next.as_secs_f64());
+    Ok(next)
 }
 
 async fn on_failure(

@@ -17,8 +17,12 @@ use crate::http::Validators;
 /// What is remembered about one feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedRow {
-    /// URL the validators belong to.
+    /// URL polled (and the validators belong to): the feeds file's, or where it moved to
+    /// permanently (301/308) since.
     pub url: String,
+    /// URL the feeds file gave when the row was made: while the file still says this, a
+    /// moved feed keeps its new `url`.
+    pub configured_url: String,
     /// Conditional-GET validators.
     pub validators: Validators,
     /// Current health.
@@ -27,8 +31,15 @@ pub struct FeedRow {
     pub consecutive_failures: u32,
 }
 
-/// `url, etag, last_modified, status, consecutive_failures` of a `feeds` row.
-type FeedDbRow = (String, Option<String>, Option<String>, String, i64);
+/// `url, etag, last_modified, status, consecutive_failures, configured_url` of a `feeds` row.
+type FeedDbRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+);
 
 /// The state database.
 #[derive(Clone)]
@@ -109,6 +120,19 @@ impl Store {
                 .await
                 .map_err(|e| err(e.to_string()))?;
         }
+        // Added with permanent-redirect tracking; NULL in older rows means "same as url".
+        let has: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('feeds') WHERE name = 'configured_url'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+        if has == 0 {
+            sqlx::query("ALTER TABLE feeds ADD COLUMN configured_url TEXT")
+                .execute(&pool)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+        }
         Ok(Store { pool, path })
     }
 
@@ -119,20 +143,24 @@ impl Store {
         }
     }
 
-    /// The row of feed `id` for `url`, created if new. When the URL changed, the old
-    /// validators are dropped (they belong to the old URL); health and seen ids are kept.
+    /// The row of feed `id` configured with `url`, created if new. When the feeds file still
+    /// gives the URL the row was made with, a permanent move recorded since is kept (the row's
+    /// `url` is the new one); when the file gives another URL, that URL wins and the old
+    /// validators are dropped (they belong to the old URL). Health and seen ids are kept.
     pub async fn register(&self, id: &str, url: &str) -> Result<FeedRow, FetcherError> {
         let row: Option<FeedDbRow> = sqlx::query_as(
-            "SELECT url, etag, last_modified, status, consecutive_failures FROM feeds WHERE id = ?",
+            "SELECT url, etag, last_modified, status, consecutive_failures, configured_url FROM feeds WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(&format!("load feed {id} ({url})"), e))?;
         match row {
-            Some((old_url, etag, last_modified, status, failures)) => {
+            Some((old_url, etag, last_modified, status, failures, configured)) => {
+                let configured = configured.unwrap_or_else(|| old_url.clone());
                 let mut row = FeedRow {
-                    url: url.to_string(),
+                    url: old_url.clone(),
+                    configured_url: configured.clone(),
                     validators: Validators {
                         etag,
                         last_modified,
@@ -140,7 +168,9 @@ impl Store {
                     status: parse_status(&status),
                     consecutive_failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
                 };
-                if old_url != url {
+                if configured != url {
+                    row.url = url.to_string();
+                    row.configured_url = url.to_string();
                     row.validators = Validators::default();
                     self.save(id, &row, None).await?;
                 }
@@ -149,6 +179,7 @@ impl Store {
             None => {
                 let row = FeedRow {
                     url: url.to_string(),
+                    configured_url: url.to_string(),
                     validators: Validators::default(),
                     status: FeedStatus::Healthy,
                     consecutive_failures: 0,
@@ -167,9 +198,10 @@ impl Store {
         last_error: Option<&str>,
     ) -> Result<(), FetcherError> {
         sqlx::query(
-            "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at, configured_url)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, etag = excluded.etag,
+               configured_url = excluded.configured_url,
                last_modified = excluded.last_modified, status = excluded.status,
                consecutive_failures = excluded.consecutive_failures,
                last_error = excluded.last_error, updated_at = excluded.updated_at",
@@ -182,6 +214,7 @@ impl Store {
         .bind(i64::from(row.consecutive_failures))
         .bind(last_error)
         .bind(Utc::now().to_rfc3339())
+        .bind(&row.configured_url)
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use wirewatch_fetcher::http::{fetch, Validators};
+use wirewatch_fetcher::http::{fetch, Limits, Validators};
 use wirewatch_fetcher::{run, FetcherConfig, FetcherError};
 use wirewatch_proto::v1::{FeedHealth, FeedStatus, RawStory};
 use wirewatch_proto::Topic;
@@ -132,6 +132,10 @@ fn setup(url: &str) -> Setup {
         retry_max_secs: 2,
         connect_timeout_ms: 2_000,
         request_timeout_ms: 5_000,
+        // The feeds are on 127.0.0.1, polled every second, one host.
+        allow_private_addresses: true,
+        adaptive_interval: false,
+        host_min_spacing_ms: 0,
         ..FetcherConfig::default()
     };
     Setup {
@@ -337,12 +341,29 @@ async fn server_error_marks_feed_failing_then_recovered() {
         .unwrap();
 }
 
+/// Limits for loopback tests with a body cap.
+fn loopback(max_body_bytes: u64) -> Limits {
+    Limits {
+        max_body_bytes,
+        max_redirects: 5,
+        allow_private_addresses: true,
+    }
+}
+
+fn loopback_client() -> reqwest::Client {
+    wirewatch_fetcher::http::client(&FetcherConfig {
+        allow_private_addresses: true,
+        ..FetcherConfig::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test]
 async fn body_cap_rejects_too_large_bodies() {
-    let client = wirewatch_fetcher::http::client(&FetcherConfig::default()).unwrap();
+    let client = loopback_client();
     for mode in [Mode::Big(50_000), Mode::BigChunked(50_000)] {
         let (url, _served) = serve(mode, String::new(), "\"v1\"").await;
-        let e = fetch(&client, &url, &Validators::default(), 10_000)
+        let e = fetch(&client, &url, &Validators::default(), &loopback(10_000))
             .await
             .unwrap_err();
         assert!(
@@ -358,9 +379,11 @@ async fn body_cap_rejects_too_large_bodies() {
         assert_eq!(e.kind(), "too_large");
         assert!(e.to_string().contains(&url));
         // Under the cap it is accepted.
-        assert!(fetch(&client, &url, &Validators::default(), 60_000)
-            .await
-            .is_ok());
+        assert!(
+            fetch(&client, &url, &Validators::default(), &loopback(60_000))
+                .await
+                .is_ok()
+        );
     }
 }
 
@@ -369,9 +392,13 @@ async fn connection_refused_is_a_connect_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client = wirewatch_fetcher::http::client(&FetcherConfig::default()).unwrap();
+    let cfg = FetcherConfig {
+        allow_private_addresses: true,
+        ..FetcherConfig::default()
+    };
+    let client = wirewatch_fetcher::http::client(&cfg).unwrap();
     let url = format!("http://{addr}/feed");
-    let e = fetch(&client, &url, &Validators::default(), 1000)
+    let e = fetch(&client, &url, &Validators::default(), &Limits::of(&cfg))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), "connect", "{e}");
@@ -423,4 +450,214 @@ async fn a_window_with_no_overlap_reports_missed_items() {
         .expect("run stops promptly")
         .unwrap()
         .unwrap();
+}
+
+// ---- Redirects, address checks, per-host politeness: a small server with named routes.
+
+/// Routes: `/old` → 301 `/new`; `/temp` → 302 `/new`; `/loop-a` ↔ `/loop-b`; `/new`, `/a`,
+/// `/b`: the feed. Records (path, arrival) of every request.
+#[derive(Clone, Default)]
+struct Routes {
+    hits: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+}
+
+impl Routes {
+    fn count(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .count()
+    }
+}
+
+async fn routed(State(r): State<Routes>, uri: axum::http::Uri) -> Response {
+    let path = uri.path().to_string();
+    r.hits
+        .lock()
+        .unwrap()
+        .push((path.clone(), std::time::Instant::now()));
+    let redirect =
+        |code: StatusCode, to: &str| (code, [(header::LOCATION, to.to_string())]).into_response();
+    match path.as_str() {
+        "/old" => redirect(StatusCode::MOVED_PERMANENTLY, "/new"),
+        "/temp" => redirect(StatusCode::FOUND, "/new"),
+        "/loop-a" => redirect(StatusCode::FOUND, "/loop-b"),
+        "/loop-b" => redirect(StatusCode::FOUND, "/loop-a"),
+        _ => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/rss+xml")],
+            rss(&[(path.trim_start_matches('/'), "Moved story")]),
+        )
+            .into_response(),
+    }
+}
+
+async fn serve_routes() -> (String, Routes) {
+    let r = Routes::default();
+    let app = Router::new().fallback(routed).with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), r)
+}
+
+/// A 301 moves the feed: a `redirected` health event with the new URL, the new URL polled
+/// from then on, and remembered across a restart (the old URL is not asked again).
+#[tokio::test]
+async fn a_permanent_redirect_moves_the_feed_and_is_reported() {
+    let (base, routes) = serve_routes().await;
+    let s = setup(&format!("{base}/old"));
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let publisher: SharedPublisher = Arc::new(bus.publisher("fetcher"));
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, publisher.clone(), stop.clone());
+    let first = next(&mut sub).await;
+    assert_eq!(first.topic, Topic::FeedsHealth);
+    let h: FeedHealth = first.decode().unwrap();
+    assert_eq!(h.status, FeedStatus::Redirected);
+    assert_eq!(h.feed.url, format!("{base}/new"));
+    assert_eq!(h.error_kind.as_deref(), Some("moved_permanently"));
+    assert_eq!(next(&mut sub).await.topic, Topic::StoriesRaw);
+    // Polled again (every second): the new URL only.
+    wait_for("a second poll", || routes.count("/new") >= 2).await;
+    assert_eq!(routes.count("/old"), 1);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, publisher, stop.clone());
+    wait_for("a poll after the restart", || routes.count("/new") >= 3).await;
+    assert_eq!(
+        routes.count("/old"),
+        1,
+        "the old URL was asked again after the restart"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    // A temporary redirect is followed but moves nothing.
+    let client = loopback_client();
+    match fetch(
+        &client,
+        &format!("{base}/temp"),
+        &Validators::default(),
+        &loopback(100_000),
+    )
+    .await
+    .unwrap()
+    {
+        wirewatch_fetcher::http::FetchOutcome::Body {
+            moved_to,
+            final_url,
+            ..
+        } => {
+            assert_eq!(moved_to, None);
+            assert_eq!(final_url.path(), "/new");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A loop is an error naming it.
+    let e = fetch(
+        &client,
+        &format!("{base}/loop-a"),
+        &Validators::default(),
+        &loopback(100_000),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("redirect loop"), "{e}");
+}
+
+/// Feed URLs on private, loopback or link-local addresses are refused unless allowed —
+/// literal addresses, names that resolve to them, and redirects to them.
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let (base, routes) = serve_routes().await;
+    let strict = FetcherConfig::default();
+    let client = wirewatch_fetcher::http::client(&strict).unwrap();
+    let limits = Limits::of(&strict);
+    let e = fetch(
+        &client,
+        &format!("{base}/a"),
+        &Validators::default(),
+        &limits,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), "blocked_address", "{e}");
+    assert!(e.to_string().contains("127.0.0.1"), "{e}");
+    assert!(!e.retryable());
+    let port = base.rsplit(':').next().unwrap();
+    let e = fetch(
+        &client,
+        &format!("http://localhost:{port}/a"),
+        &Validators::default(),
+        &limits,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), "blocked_address", "{e}");
+    for u in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/feed",
+        "http://10.0.0.1/feed",
+    ] {
+        let e = fetch(&client, u, &Validators::default(), &limits)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "blocked_address", "{u}: {e}");
+    }
+    assert_eq!(
+        routes.count("/a"),
+        0,
+        "a refused request reached the server"
+    );
+
+    // In the pipeline: the feed fails with that reason, and is not dropped.
+    let mut s = setup(&format!("{base}/a"));
+    s.cfg.allow_private_addresses = false;
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
+    let h: FeedHealth = next(&mut sub).await.decode().unwrap();
+    assert_eq!(h.status, FeedStatus::Failing);
+    assert_eq!(h.error_kind.as_deref(), Some("blocked_address"));
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+/// Feeds of one host share its politeness: with one request at a time and 300 ms spacing,
+/// no two requests to the host start closer than the spacing minus its jitter (20 %).
+#[tokio::test]
+async fn feeds_of_one_host_are_spaced() {
+    let (base, routes) = serve_routes().await;
+    let mut s = setup(&format!("{base}/a"));
+    std::fs::write(
+        &s.cfg.feeds_file,
+        format!("[[feeds]]\nid = \"a\"\nurl = \"{base}/a\"\n\n[[feeds]]\nid = \"b\"\nurl = \"{base}/b\"\n\n[[feeds]]\nid = \"c\"\nurl = \"{base}/c\"\n"),
+    )
+    .unwrap();
+    s.cfg.host_min_spacing_ms = 300;
+    s.cfg.max_concurrent_per_host = 1;
+    let bus = MemoryBus::new("t", 1024);
+    let _sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
+    wait_for("six requests", || routes.hits.lock().unwrap().len() >= 6).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let hits = routes.hits.lock().unwrap().clone();
+    for w in hits.windows(2) {
+        let gap = w[1].1.duration_since(w[0].1);
+        assert!(
+            gap >= Duration::from_millis(240),
+            "requests {:?} and {:?} only {gap:?} apart",
+            w[0].0,
+            w[1].0
+        );
+    }
 }
