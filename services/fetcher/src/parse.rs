@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use feed_rs::model::{Entry, Feed, FeedType, Link};
+use feed_rs::model::Feed;
 use serde::Serialize;
 use url::Url;
 use wirewatch_proto::stable_id;
@@ -31,6 +31,13 @@ use wirewatch_proto::v1::{FeedRef, RawStory};
 
 use crate::error::FetcherError;
 use crate::recover;
+
+mod date;
+mod doc;
+mod scan;
+
+pub use date::parse_date;
+use doc::{Doc, DocEntry};
 
 /// Longest title kept, in bytes (cut at a character boundary).
 pub const MAX_TITLE_BYTES: usize = 2 * 1024;
@@ -87,8 +94,13 @@ pub fn parse_feed(
     parse_feed_with_charset(bytes, None, feed, base_url, fetched_at)
 }
 
-/// [`parse_feed`] with the charset from the HTTP `Content-Type`, used when the document
-/// declares none.
+/// [`parse_feed`] with the charset from the HTTP `Content-Type` (see [`to_utf8`] for how it
+/// weighs against a byte-order mark and the XML declaration).
+///
+/// Common RSS 2.0 and Atom 1.0 documents take the fast path (one quick-xml pass, text
+/// borrowed from the input); everything else, and anything unusual in them, takes the
+/// reference path (the tolerant pre-pass, then feed-rs). Both end in the same normaliser and
+/// give the same stories (checked on the whole corpus by `tests/corpus.rs`).
 pub fn parse_feed_with_charset(
     bytes: &[u8],
     http_charset: Option<&str>,
@@ -96,13 +108,67 @@ pub fn parse_feed_with_charset(
     base_url: Option<&Url>,
     fetched_at: DateTime<Utc>,
 ) -> Result<(FeedInfo, Vec<RawStory>), FetcherError> {
-    let prepared = prepare(bytes, http_charset);
+    parse_feed_via(Route::Auto, bytes, http_charset, feed, base_url, fetched_at)?.ok_or_else(|| {
+        FetcherError::Parse {
+            url: feed.url.clone(),
+            detail: "no parse path took the document".into(),
+        }
+    })
+}
+
+/// Which parse path [`parse_feed_via`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The fast path when it accepts the document, else the reference path (production).
+    Auto,
+    /// Only the fast path: `Ok(None)` when it declines the document.
+    Fast,
+    /// Only the reference path (pre-pass, feed-rs, the extension scan), whatever the document.
+    Reference,
+}
+
+/// [`parse_feed_with_charset`] along a chosen [`Route`], so that tests and benchmarks can
+/// compare the paths. `Ok(None)` only for [`Route::Fast`] on a document it declines.
+pub fn parse_feed_via(
+    route: Route,
+    bytes: &[u8],
+    http_charset: Option<&str>,
+    feed: &FeedRef,
+    base_url: Option<&Url>,
+    fetched_at: DateTime<Utc>,
+) -> Result<Option<(FeedInfo, Vec<RawStory>)>, FetcherError> {
+    if is_json(bytes) {
+        return match route {
+            Route::Fast => Ok(None),
+            _ => reference(Cow::Borrowed(bytes), feed, base_url, fetched_at).map(Some),
+        };
+    }
+    let text = to_utf8(bytes, http_charset);
+    if route != Route::Reference {
+        if let Some(doc) = scan::scan(&text, true) {
+            return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
+        }
+        if route == Route::Fast {
+            return Ok(None);
+        }
+    }
+    reference(prepare_text(text), feed, base_url, fetched_at).map(Some)
+}
+
+/// feed-rs on the prepared document (repaired and retried once when it fails), supplemented
+/// by the lenient scan (extension fallbacks, RSS links), then normalised.
+fn reference(
+    prepared: Cow<'_, [u8]>,
+    feed: &FeedRef,
+    base_url: Option<&Url>,
+    fetched_at: DateTime<Utc>,
+) -> Result<(FeedInfo, Vec<RawStory>), FetcherError> {
     let parse_error = |detail: String| FetcherError::Parse {
         url: feed.url.clone(),
         detail,
     };
-    let parsed = match run_feed_rs(&prepared, base_url) {
-        Ok(p) => p,
+    let (parsed, used) = match run_feed_rs(&prepared, base_url) {
+        Ok(p) => (p, prepared),
         Err(first) => {
             // Recoverable breakage (bare `&`, HTML entities, control characters, mismatched
             // close tags, a JSON Feed with a short version): repair and try once more; report
@@ -115,12 +181,25 @@ pub fn parse_feed_with_charset(
                     .and_then(recover::fix_ill_formed)
                     .map(String::into_bytes)
             };
-            repaired
-                .and_then(|r| run_feed_rs(&r, base_url).ok())
-                .ok_or_else(|| parse_error(first))?
+            let Some(r) = repaired else {
+                return Err(parse_error(first));
+            };
+            match run_feed_rs(&r, base_url) {
+                Ok(p) => (p, Cow::Owned(r)),
+                Err(_) => return Err(parse_error(first)),
+            }
         }
     };
-    Ok(normalise(parsed, feed, base_url, fetched_at))
+    let mut doc = Doc::from_feed_rs(parsed);
+    if doc.kind == Some(FeedKind::Rss) {
+        if let Some(scanned) = std::str::from_utf8(&used)
+            .ok()
+            .and_then(|t| scan::scan(t, false))
+        {
+            doc.supplement(scanned);
+        }
+    }
+    Ok(normalise(doc, feed, base_url, fetched_at))
 }
 
 /// Error detail when feed-rs panicked (a bug in it, caught so that one feed cannot stop the
@@ -136,6 +215,8 @@ fn run_feed_rs(bytes: &[u8], base_url: Option<&Url>) -> Result<Feed, String> {
         // No generated ids: an empty id tells us the item has no guid of its own.
         .id_generator(|_, _, _| String::new())
         .sanitize_content(false)
+        // The fast path's date parser, so that both paths read dates alike.
+        .timestamp_parser(date::parse_date)
         .build();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes))) {
         Ok(Ok(feed)) => Ok(feed),
@@ -144,27 +225,36 @@ fn run_feed_rs(bytes: &[u8], base_url: Option<&Url>) -> Result<Feed, String> {
     }
 }
 
+/// Non-empty plain text of a text field.
+fn text_of(t: Option<&Cow<'_, str>>, max: usize) -> Option<String> {
+    t.map(|t| html_to_text(t, max)).filter(|t| !t.is_empty())
+}
+
+/// Non-empty one-line plain text of a title-like field.
+fn line_of(t: Option<&Cow<'_, str>>, max: usize) -> Option<String> {
+    t.map(|t| plain_line(t, max)).filter(|t| !t.is_empty())
+}
+
 fn normalise(
-    parsed: Feed,
+    parsed: Doc<'_>,
     feed: &FeedRef,
     base_url: Option<&Url>,
     fetched_at: DateTime<Utc>,
 ) -> (FeedInfo, Vec<RawStory>) {
-    let title = parsed
-        .title
-        .as_ref()
-        .map(|t| plain_line(&t.content, MAX_TITLE_BYTES))
-        .filter(|t| !t.is_empty());
-    let link = pick_link(&parsed.links).and_then(|l| resolve_link(&l.href, base_url));
+    let kind = parsed.kind.unwrap_or(FeedKind::Rss);
+    let title = line_of(parsed.title.as_ref(), MAX_TITLE_BYTES)
+        .or_else(|| line_of(parsed.ext.title.as_ref(), MAX_TITLE_BYTES));
+    let raw_link = if kind == FeedKind::Rss && parsed.ext.scanned {
+        parsed.ext.link.as_deref()
+    } else {
+        parsed.link.as_deref()
+    };
+    let link = raw_link.and_then(|l| resolve_link(l, base_url));
     // A file has no URL: the feed's own (absolute) home-page link is the next best base.
     let home = link.as_deref().and_then(|l| Url::parse(l).ok());
     let base = base_url.or(home.as_ref());
-    let language = clean_short(parsed.language.as_deref());
-    let kind = match parsed.feed_type {
-        FeedType::Atom => FeedKind::Atom,
-        FeedType::JSON => FeedKind::Json,
-        FeedType::RSS0 | FeedType::RSS1 | FeedType::RSS2 => FeedKind::Rss,
-    };
+    let language = clean_short(parsed.language.as_deref())
+        .or_else(|| clean_short(parsed.ext.language.as_deref()));
     let feed_ref = FeedRef {
         id: feed.id.clone(),
         url: feed.url.clone(),
@@ -174,7 +264,14 @@ fn normalise(
     let mut ids = HashSet::new();
     let mut skipped = 0;
     for entry in &parsed.entries {
-        match story(entry, &feed_ref, base, language.as_deref(), fetched_at) {
+        match story(
+            entry,
+            kind,
+            &feed_ref,
+            base,
+            language.as_deref(),
+            fetched_at,
+        ) {
             // The same item twice in one document is one story.
             Some(s) if ids.insert(s.id.clone()) => stories.push(s),
             Some(_) => {}
@@ -185,11 +282,9 @@ fn normalise(
         title,
         link,
         language,
-        description: parsed
-            .description
-            .as_ref()
-            .map(|d| html_to_text(&d.content, MAX_TEXT_BYTES))
-            .filter(|d| !d.is_empty()),
+        description: text_of(parsed.description.as_ref(), MAX_TEXT_BYTES)
+            .or_else(|| text_of(parsed.ext.description.as_ref(), MAX_TEXT_BYTES))
+            .or_else(|| text_of(parsed.ext.summary.as_ref(), MAX_TEXT_BYTES)),
         updated: parsed.updated,
         kind,
         items: parsed.entries.len(),
@@ -199,7 +294,8 @@ fn normalise(
 }
 
 fn story(
-    entry: &Entry,
+    entry: &DocEntry<'_>,
+    kind: FeedKind,
     feed: &FeedRef,
     feed_base: Option<&Url>,
     feed_language: Option<&str>,
@@ -212,7 +308,14 @@ fn story(
         None => Url::parse(b).ok(),
     });
     let base = entry_base.as_ref().or(feed_base);
-    let raw_href = pick_link(&entry.links).map(|l| l.href.trim().to_string());
+    let ext = &entry.ext;
+    // RSS links follow feedparser's rule (the scanner's), Atom links feed-rs's choice.
+    let raw_href = if kind == FeedKind::Rss && ext.scanned {
+        ext.link.as_deref()
+    } else {
+        entry.link.as_deref()
+    }
+    .map(|h| h.trim().to_string());
     let mut link = raw_href.as_deref().and_then(|h| resolve_link(h, base));
     if link.is_none() {
         // RSS guids are permalinks unless isPermaLink="false"; feeds without <link> rely on it.
@@ -220,22 +323,16 @@ fn story(
             .filter(|g| g.starts_with("http://") || g.starts_with("https://"))
             .and_then(|g| resolve_link(g, None));
     }
-    let title = entry
-        .title
-        .as_ref()
-        .map(|t| plain_line(&t.content, MAX_TITLE_BYTES))
+    // Dublin Core, iTunes and Atom elements stand in for the RSS ones a feed leaves out.
+    let title = line_of(entry.title.as_ref(), MAX_TITLE_BYTES)
+        .or_else(|| line_of(ext.title.as_ref(), MAX_TITLE_BYTES))
         .unwrap_or_default();
-    let summary = entry
-        .summary
-        .as_ref()
-        .map(|s| html_to_text(&s.content, MAX_TEXT_BYTES))
-        .filter(|s| !s.is_empty());
-    let content = entry
-        .content
-        .as_ref()
-        .and_then(|c| c.body.as_deref())
-        .map(|b| html_to_text(b, MAX_TEXT_BYTES))
-        .filter(|c| !c.is_empty() && Some(c) != summary.as_ref());
+    let summary = text_of(entry.summary.as_ref(), MAX_TEXT_BYTES)
+        .or_else(|| text_of(ext.description.as_ref(), MAX_TEXT_BYTES))
+        .or_else(|| text_of(ext.summary.as_ref(), MAX_TEXT_BYTES));
+    let content = text_of(entry.content.as_ref(), MAX_TEXT_BYTES)
+        .or_else(|| text_of(ext.content.as_ref(), MAX_TEXT_BYTES))
+        .filter(|c| Some(c) != summary.as_ref());
     // Identity: guid, else link, else title, else the text itself (an item that is only a
     // description — RSS allows it — is still a story, stable while its text is).
     let basis = guid
@@ -245,18 +342,16 @@ fn story(
         .or_else(|| Some(title.clone()).filter(|t| !t.is_empty()))
         .or_else(|| summary.clone())
         .or_else(|| content.clone())?;
-    let authors = dedup_list(
-        entry
-            .authors
-            .iter()
-            .filter_map(|p| p.name.as_deref().or(p.email.as_deref())),
-    );
-    let categories = dedup_list(
-        entry
-            .categories
-            .iter()
-            .map(|c| c.label.as_deref().unwrap_or(&c.term)),
-    );
+    let mut authors = dedup_list(entry.authors.iter().map(|a| unparenthesise(a)));
+    if authors.is_empty() {
+        authors = dedup_list(ext.authors.iter().map(|a| unparenthesise(a)));
+    }
+    let categories = dedup_list(entry.categories.iter().map(AsRef::as_ref));
+    let published = entry.published.or(ext.published);
+    let updated = entry.updated.or(match kind {
+        FeedKind::Rss => ext.published,
+        _ => None,
+    });
     Some(RawStory {
         id: stable_id(&[&feed.id, &basis]),
         feed: feed.clone(),
@@ -268,19 +363,11 @@ fn story(
         authors,
         categories,
         language: clean_short(entry.language.as_deref()).or(feed_language.map(str::to_string)),
-        published: entry.published,
-        updated: entry.updated,
+        published,
+        updated,
         fetched_at,
         fetcher_version: wirewatch_runtime::VERSION.to_string(),
     })
-}
-
-/// The link that points at the article: `alternate` (or no rel) first, then any.
-fn pick_link(links: &[Link]) -> Option<&Link> {
-    links
-        .iter()
-        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty())
-        .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))
 }
 
 /// Resolve `href` to an absolute URL: as is when absolute, else against `base`. `None` when it
@@ -296,6 +383,16 @@ pub fn resolve_link(href: &str, base: Option<&Url>) -> Option<String> {
         Err(_) => return None,
     };
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+/// `(Jo Bloggs)` → `Jo Bloggs`: what is left of `jo@example.com (Jo Bloggs)` once the address
+/// is taken out.
+fn unparenthesise(s: &str) -> &str {
+    let t = s.trim();
+    t.strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .filter(|inner| !inner.contains(['(', ')']))
+        .unwrap_or(t)
 }
 
 fn dedup_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -453,17 +550,8 @@ fn truncate(mut s: String, max: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Pre-pass
 
-/// Charset and root-element fixes before feed-rs sees the document.
-fn prepare<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let body = &bytes[start..];
-    if body.starts_with(b"{") {
-        return Cow::Borrowed(bytes); // JSON Feed: UTF-8 by definition
-    }
-    let mut text = to_utf8(bytes, http_charset);
+/// The tolerant rewrites before feed-rs sees the (already UTF-8) document.
+fn prepare_text(mut text: Cow<'_, str>) -> Cow<'_, [u8]> {
     let fixes: [fn(&str) -> Option<String>; 7] = [
         recover::fix_for_utf8_parser,
         fix_rss_version,

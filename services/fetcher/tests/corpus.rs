@@ -4,6 +4,10 @@
 //! are listed (path + error). Asserts zero panics — neither escaping `parse_feed` nor caught
 //! inside it ([`PANIC_DETAIL`]) — and a floor on the number parsed.
 //!
+//! `fast_path_equals_reference_path` runs both parse paths on every file: wherever the fast
+//! path (one quick-xml pass) accepts a document, its feed info and stories must equal those of
+//! the reference path (pre-pass + feed-rs), field for field.
+//!
 //! `cargo test -p wirewatch-fetcher --test corpus -- --nocapture`
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -11,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use wirewatch_fetcher::parse::{parse_feed, PANIC_DETAIL};
+use wirewatch_fetcher::parse::{parse_feed, parse_feed_via, Route, PANIC_DETAIL};
 use wirewatch_proto::v1::FeedRef;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/feeds");
@@ -37,8 +41,8 @@ fn files() -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn every_corpus_file_parses_or_fails_cleanly() {
+/// The feed, base URL and fetch time every file is parsed with.
+fn fixture() -> (FeedRef, url::Url, DateTime<Utc>) {
     let feed = FeedRef {
         id: "corpus".into(),
         url: "file".into(),
@@ -48,6 +52,12 @@ fn every_corpus_file_parses_or_fails_cleanly() {
     let fetched_at = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
+    (feed, base, fetched_at)
+}
+
+#[test]
+fn every_corpus_file_parses_or_fails_cleanly() {
+    let (feed, base, fetched_at) = fixture();
     let (mut parsed, mut stories, mut panics) = (0usize, 0usize, Vec::new());
     let mut failures = Vec::new();
     let all = files();
@@ -83,4 +93,58 @@ fn every_corpus_file_parses_or_fails_cleanly() {
         parsed >= MIN_PARSED,
         "only {parsed} files parsed (floor {MIN_PARSED})"
     );
+}
+
+/// Files the fast path took when this floor was set (see docs/bench/parsing.md), minus slack:
+/// a change that makes it refuse common feeds shows here.
+const MIN_FAST: usize = 470;
+
+#[test]
+fn fast_path_equals_reference_path() {
+    let (feed, base, fetched_at) = fixture();
+    let (mut fast, mut stories, mut differ) = (0usize, 0usize, Vec::new());
+    let all = files();
+    for path in &all {
+        let rel = path.strip_prefix(CORPUS).unwrap().display().to_string();
+        let bytes = std::fs::read(path).unwrap();
+        let fast_path = catch_unwind(AssertUnwindSafe(|| {
+            parse_feed_via(Route::Fast, &bytes, None, &feed, Some(&base), fetched_at)
+        }))
+        .unwrap_or_else(|_| panic!("fast path panicked on {rel}"));
+        let Ok(Some(got)) = fast_path else {
+            continue;
+        };
+        fast += 1;
+        stories += got.1.len();
+        match parse_feed_via(
+            Route::Reference,
+            &bytes,
+            None,
+            &feed,
+            Some(&base),
+            fetched_at,
+        ) {
+            Ok(Some(want)) if want == got => {}
+            Ok(None) => differ.push(format!("{rel}: reference path gave nothing")),
+            Ok(Some(want)) => {
+                let detail = if want.0 != got.0 {
+                    format!("feed: reference {:?}\n    fast {:?}", want.0, got.0)
+                } else if want.1.len() != got.1.len() {
+                    format!("{} vs {} stories", want.1.len(), got.1.len())
+                } else {
+                    let (w, g) = want.1.iter().zip(&got.1).find(|(w, g)| w != g).unwrap();
+                    format!("story: reference {w:?}\n    fast {g:?}")
+                };
+                differ.push(format!("{rel}: {detail}"));
+            }
+            Err(e) => differ.push(format!("{rel}: reference path failed: {e}")),
+        }
+    }
+    println!("DIFFERENT ({}):", differ.len());
+    for d in &differ {
+        println!("  {d}");
+    }
+    println!("files {} fast path {fast} stories {stories}", all.len());
+    assert!(differ.is_empty(), "{} files differ", differ.len());
+    assert!(fast >= MIN_FAST, "fast path took only {fast} files");
 }
