@@ -257,7 +257,12 @@ impl HostGate {
         let spacing = self.policy.min_spacing;
         let max = self.policy.max_concurrent.max(1);
         let jittered = self.jitter(spacing);
-        let h = self.hosts.entry(host.to_string()).or_default();
+        if !self.hosts.contains_key(host) {
+            self.hosts.insert(host.to_string(), HostState::default());
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return Err(now);
+        };
         if let Some(p) = h.paused_until.filter(|p| *p > now) {
             return Err(p);
         }
