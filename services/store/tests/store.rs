@@ -1055,6 +1055,61 @@ async fn newest_first_text_search_is_exact(kind: Kind) {
     }
 }
 
+both!(country_codes_are_filters_not_words);
+/// SQLite's full-text index carries each story's countries (the `tags` column) for the
+/// country filter; a user's word never matches them, and the filter stays exact, also after a
+/// story moves to another country. PostgreSQL must answer the same.
+async fn country_codes_are_filters_not_words(kind: Kind) {
+    let Some(db) = open(kind).await else { return };
+    let store = &db.store;
+    let batch = vec![
+        story("c1", "Talks resume", Some(t0()), &[], &["UA"]),
+        story("c2", "Talks in UA region", Some(t0()), &[], &["TR"]),
+        story("c3", "Talks stall", Some(t0()), &[], &[]),
+    ];
+    store.upsert_stories(&batch).await.unwrap();
+    let q = |text: &str, country: Option<&str>, sort: Sort| SearchQuery {
+        text: Some(text.into()),
+        country: country.map(Into::into),
+        sort,
+        ..Default::default()
+    };
+    for sort in [Sort::Time, Sort::Relevance] {
+        // "ua" the word is only in c2's title, not the country of c1.
+        assert_eq!(
+            ids(&store.search(&q("ua", None, sort)).await.unwrap()),
+            ["c2"]
+        );
+        assert_eq!(
+            ids(&store.search(&q("ua*", None, sort)).await.unwrap()),
+            ["c2"]
+        );
+        let with_ua = q("talks", Some("UA"), sort);
+        assert_eq!(ids(&store.search(&with_ua).await.unwrap()), ["c1"]);
+        assert_eq!(store.count(&with_ua).await.unwrap(), 1);
+        let none = q("talks -resume", Some("ua"), sort);
+        assert!(store.search(&none).await.unwrap().is_empty());
+        assert_eq!(store.count(&none).await.unwrap(), 0);
+    }
+    // A re-classified story moves between countries in the index too.
+    let mut moved = batch[0].clone();
+    moved.countries = vec!["TR".into()];
+    moved.classified_at = t0() + TimeDelta::hours(1);
+    store.upsert_story(&moved).await.unwrap();
+    let tr = q("talks", Some("TR"), Sort::Time);
+    let mut got = ids(&store.search(&tr).await.unwrap());
+    got.sort();
+    assert_eq!(got, ["c1", "c2"]);
+    assert_eq!(
+        store
+            .count(&q("talks", Some("UA"), Sort::Time))
+            .await
+            .unwrap(),
+        0
+    );
+    fts_integrity(store).await;
+}
+
 both!(hostile_queries_never_give_500);
 async fn hostile_queries_never_give_500(kind: Kind) {
     let Some(db) = open(kind).await else { return };
