@@ -24,7 +24,7 @@ use serde::Deserialize;
 use wirewatch_proto::v1::{Entity, EntityKind};
 
 use crate::error::{load_toml, ClassifierError};
-use crate::matcher::{auto_case, next_word, prev_word, CaseMode, Entry, Hit, Matcher};
+use crate::matcher::{auto_case, next_word, prev_word, Candidate, CaseMode, Entry, Hit, Matcher};
 
 /// At most this many distinct surface forms are reported per entity.
 const MAX_MATCHED_FORMS: usize = 8;
@@ -233,8 +233,7 @@ fn build_list(
             target: f.target,
         });
     }
-    let matcher = Matcher::build(entries)
-        .map_err(|reason| ClassifierError::invalid(path, "(all entries)", "forms", reason))?;
+    let matcher = Matcher::build(entries);
     let by_code = if kind == EntityKind::Country {
         ids.iter()
             .enumerate()
@@ -535,18 +534,37 @@ impl EntityList {
         !(given_name && one_space && after.chars().next().is_some_and(char::is_uppercase))
     }
 
-    /// Find the entities in a title and a body, most mentioned first (ties: first mentioned
-    /// first). Mentions in the title and in the first `lead_bytes` of the body are tallied for
-    /// salience. Countries also count flag emoji ("🇺🇦").
-    pub fn find(&self, title: &str, body: &str, lead_bytes: usize) -> Vec<Found> {
-        let mut found: HashMap<usize, Tally> = HashMap::new();
+    /// Find the entities in a title and a body, each given with this list's candidates of
+    /// one scan, most mentioned first (ties: first mentioned first). Mentions in the title and
+    /// in the first `lead_bytes` of the body are tallied for salience. Countries also count
+    /// flag emoji ("🇺🇦"). `hits` is scratch.
+    pub fn find(
+        &self,
+        title: (&str, &[Candidate]),
+        body: (&str, &[Candidate]),
+        lead_bytes: usize,
+        hits: &mut Vec<Hit>,
+    ) -> Vec<Found> {
+        // (entity index, tally): a story names few entities, a vector beats a map.
+        let mut found: Vec<(usize, Tally)> = Vec::new();
         let mut offset = 0;
-        for (n, text) in [title, body].into_iter().enumerate() {
+        for (n, (text, cands)) in [title, body].into_iter().enumerate() {
             let mut tally = |i: usize, start: usize, form: &str| {
-                let e = found.entry(i).or_insert_with(|| Tally {
-                    first: offset + start,
-                    ..Tally::default()
-                });
+                let k = match found.iter().position(|(j, _)| *j == i) {
+                    Some(k) => k,
+                    None => {
+                        let first = offset + start;
+                        found.push((
+                            i,
+                            Tally {
+                                first,
+                                ..Tally::default()
+                            },
+                        ));
+                        found.len() - 1
+                    }
+                };
+                let e = &mut found[k].1;
                 e.mentions = e.mentions.saturating_add(1);
                 if n == 0 {
                     e.title_mentions = e.title_mentions.saturating_add(1);
@@ -557,7 +575,9 @@ impl EntityList {
                     e.forms.push(form.to_string());
                 }
             };
-            for hit in self.matcher.find_all(text, |t, h| self.guard_accepts(t, h)) {
+            self.matcher
+                .resolve(text, cands, |t, h| self.guard_accepts(t, h), hits);
+            for hit in hits.iter() {
                 let p = self.matcher.pattern(hit.pattern);
                 for target in &p.targets {
                     let Target::Entity(i) = *target else { continue };
@@ -573,13 +593,13 @@ impl EntityList {
             }
             offset += text.len() + 1;
         }
-        let mut list: Vec<(usize, Tally)> = found.into_iter().collect();
-        list.sort_by(|a, b| {
+        found.sort_by(|a, b| {
             b.1.mentions
                 .cmp(&a.1.mentions)
                 .then(a.1.first.cmp(&b.1.first))
         });
-        list.into_iter()
+        found
+            .into_iter()
             .map(|(i, t)| Found {
                 entity: Entity {
                     kind: self.kind,
@@ -596,7 +616,8 @@ impl EntityList {
             .collect()
     }
 
-    /// All configured forms (for the throughput baseline).
+    /// All configured forms, in pattern order (for the shared scanner and the throughput
+    /// baseline).
     pub fn pattern_forms(&self) -> impl Iterator<Item = &str> {
         self.matcher.forms()
     }
@@ -615,6 +636,10 @@ impl EntityList {
 /// two-letter code it spells).
 fn flags(text: &str) -> Vec<(usize, &str, String)> {
     const A: u32 = 0x1F1E6;
+    // Every flag letter is a 4-byte sequence starting with 0xF0: most texts have none.
+    if !text.as_bytes().contains(&0xF0) {
+        return Vec::new();
+    }
     let letter = |c: char| {
         let u = c as u32;
         (A..A + 26)

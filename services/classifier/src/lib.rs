@@ -69,8 +69,9 @@ pub use model::{train, Model, TrainOptions, TrainReport};
 pub use severity::SeverityAssessment;
 
 use entities::{EntityList, Found};
+use matcher::{Hit, Scan, Scanner};
 use severity::Severity;
-use taxonomy::Taxonomy;
+use taxonomy::{Evidence, Taxonomy};
 
 /// Stage name used in metrics, logs and dead letters.
 pub const STAGE: &str = "classifier";
@@ -91,9 +92,19 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..cut]
 }
 
-/// The loaded rules: taxonomy and entity lists, each compiled once into an automaton.
+/// Lists of the shared scanner, in this order.
+const LIST_TAXONOMY: usize = 0;
+const LIST_COUNTRIES: usize = 1;
+const LIST_ORGANISATIONS: usize = 2;
+const LIST_PEOPLE: usize = 3;
+const LIST_SEVERITY_TERMS: usize = 4;
+const LIST_CASUALTY_WORDS: usize = 5;
+
+/// The loaded rules: taxonomy, severity rules and entity lists, searched in one pass per text
+/// by one shared automaton.
 #[derive(Debug)]
 pub struct Classifier {
+    scanner: Scanner,
     taxonomy: Taxonomy,
     countries: EntityList,
     organisations: EntityList,
@@ -154,6 +165,28 @@ impl Classifier {
         if model.is_some() {
             hashed.push(model_text.as_str());
         }
+        let lists = [
+            taxonomy.pattern_forms().collect::<Vec<_>>(),
+            countries.pattern_forms().collect(),
+            organisations.pattern_forms().collect(),
+            people.pattern_forms().collect(),
+            severity
+                .as_ref()
+                .map(Severity::term_forms)
+                .unwrap_or_default(),
+            severity
+                .as_ref()
+                .map(Severity::casualty_forms)
+                .unwrap_or_default(),
+        ];
+        let scanner = Scanner::build(&lists).map_err(|reason| {
+            ClassifierError::invalid(
+                &cfg.taxonomy_file,
+                "(all rule files together)",
+                "forms",
+                format!("the automaton over every list's forms cannot be built: {reason}"),
+            )
+        })?;
         let hash = stable_id(&hashed);
         let version = format!(
             "classifier-{}+{}{}",
@@ -167,9 +200,13 @@ impl Classifier {
             countries = countries.len(),
             organisations = organisations.len(),
             people = people.len(),
+            forms = scanner.patterns_len(),
+            dfa = scanner.is_dfa(),
+            memory_bytes = scanner.memory_usage(),
             "classifier rules loaded"
         );
         Ok(Self {
+            scanner,
             taxonomy,
             countries,
             organisations,
@@ -222,14 +259,62 @@ impl Classifier {
         let title = truncate(&story.title, MAX_TEXT_BYTES);
         let body = body_of(&story);
         let body = truncate(&body, MAX_TEXT_BYTES);
-        let language = language::detect_with_confidence(&format!("{title}\n{body}"));
+        let language = language::detect(title, body);
         let rules_apply = match &language {
-            Some((lang, _)) => {
-                self.rule_languages.is_empty() || self.rule_languages.iter().any(|l| l == lang)
+            Some(d) => {
+                self.rule_languages.is_empty() || self.rule_languages.iter().any(|l| l == d.code)
             }
             None => true,
         };
-        let mut raw = self.taxonomy.raw(title, body);
+        // One pass per text finds the candidates of every list; scratch buffers are reused
+        // across the stories a thread classifies.
+        let parts = SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch {
+                title_scan,
+                body_scan,
+                hits,
+            } = scratch;
+            self.scanner.scan(title, title_scan);
+            self.scanner.scan(body, body_scan);
+            self.explain_scanned(
+                language,
+                rules_apply,
+                [(title, &*title_scan), (body, &*body_scan)],
+                hits,
+            )
+        });
+        Explanation {
+            story: EnrichedStory {
+                story,
+                cluster_id,
+                topics: parts.topics,
+                countries: parts.countries,
+                entities: parts.entities,
+                detected_language: parts.detected_language,
+                language_confidence: parts.language_confidence,
+                regions: parts.regions,
+                severity: parts.severity.as_ref().map(|s| s.level),
+                classified_at: Utc::now(),
+                classifier_version: self.version.clone(),
+            },
+            severity_reasons: parts.severity.map(|s| s.reasons).unwrap_or_default(),
+            model: parts.model,
+            rules_skipped: parts.rules_skipped,
+        }
+    }
+
+    /// [`Classifier::explain`] once the language is known and the texts are scanned.
+    fn explain_scanned(
+        &self,
+        language: Option<language::Detected>,
+        rules_apply: bool,
+        texts: [(&str, &Scan); 2],
+        hits: &mut Vec<Hit>,
+    ) -> Parts {
+        let [(title, ts), (body, bs)] = texts;
+        let list = |i: usize| ((title, ts.list(i)), (body, bs.list(i)));
+        let (t, b) = list(LIST_TAXONOMY);
+        let mut raw = self.taxonomy.raw(t, b, hits);
         if !rules_apply {
             raw.score.iter_mut().for_each(|s| *s = 0.0);
             raw.evidence.iter_mut().for_each(Vec::clear);
@@ -261,7 +346,7 @@ impl Classifier {
             }
             for (label, (&t, &pt)) in model.labels().iter().zip(targets.iter().zip(&p)) {
                 if pt >= 0.05 {
-                    let tag = format!("model p={pt:.2}");
+                    let tag = Evidence::Model(pt);
                     if w * pt > (1.0 - w) * raw.evidence[t].first().map_or(0.0, |e| e.1.min(1.0)) {
                         raw.evidence[t].insert(0, (tag, 0.0));
                     } else {
@@ -276,13 +361,30 @@ impl Classifier {
             .taxonomy
             .select(&raw, self.min_topic_score, self.max_topics);
         let severity = match (&self.severity, rules_apply) {
-            (Some(s), true) => Some(s.assess(&self.taxonomy, title, body, &topics)),
+            (Some(s), true) => {
+                let texts = [
+                    (
+                        title,
+                        ts.list(LIST_SEVERITY_TERMS),
+                        ts.list(LIST_CASUALTY_WORDS),
+                    ),
+                    (
+                        body,
+                        bs.list(LIST_SEVERITY_TERMS),
+                        bs.list(LIST_CASUALTY_WORDS),
+                    ),
+                ];
+                Some(s.assess(&self.taxonomy, texts, &topics, hits))
+            }
             _ => None,
         };
-        let mut found: Vec<Found> = self.countries.find(title, body, self.lead_bytes);
+        let (t, b) = list(LIST_COUNTRIES);
+        let mut found: Vec<Found> = self.countries.find(t, b, self.lead_bytes, hits);
         let countries = found.iter().map(|f| f.entity.id.clone()).collect();
-        found.extend(self.organisations.find(title, body, self.lead_bytes));
-        found.extend(self.people.find(title, body, self.lead_bytes));
+        let (t, b) = list(LIST_ORGANISATIONS);
+        found.extend(self.organisations.find(t, b, self.lead_bytes, hits));
+        let (t, b) = list(LIST_PEOPLE);
+        found.extend(self.people.find(t, b, self.lead_bytes, hits));
         let max_mentions = found
             .iter()
             .map(|f| f.entity.mentions)
@@ -313,50 +415,64 @@ impl Classifier {
         let rules_skipped = (!rules_apply).then(|| {
             format!(
                 "language {:?} is not in rule_languages {:?}: no rule topics, no severity",
-                language.as_ref().map_or("", |l| l.0.as_str()),
+                language.as_ref().map_or("", |l| l.code),
                 self.rule_languages
             )
         });
         let (detected_language, language_confidence) = match language {
-            Some((l, c)) => (Some(l), Some(c)),
+            Some(d) => (Some(d.code.to_string()), Some(d.confidence)),
             None => (None, None),
         };
-        Explanation {
-            story: EnrichedStory {
-                story,
-                cluster_id,
-                topics,
-                countries,
-                entities,
-                detected_language,
-                language_confidence,
-                regions,
-                severity: severity.as_ref().map(|s| s.level),
-                classified_at: Utc::now(),
-                classifier_version: self.version.clone(),
-            },
-            severity_reasons: severity.map(|s| s.reasons).unwrap_or_default(),
+        Parts {
+            topics,
+            countries,
+            entities,
+            detected_language,
+            language_confidence,
+            regions,
+            severity,
             model: model_probs,
             rules_skipped,
         }
     }
 
-    /// Every phrase the classifier's automata search for (taxonomy terms, severity terms are
-    /// not included; country, organisation and people forms): the baseline of the throughput
-    /// benchmark scans for exactly these.
+    /// Every distinct phrase the classifier's shared automaton searches for (taxonomy terms,
+    /// country, organisation and people forms, severity terms and casualty words; forms equal
+    /// up to ASCII case once): the baseline of the throughput benchmark scans for exactly these.
     pub fn patterns(&self) -> Vec<String> {
+        let severity: Vec<&str> = self
+            .severity
+            .as_ref()
+            .map(|s| {
+                let mut v = s.term_forms();
+                v.extend(s.casualty_forms());
+                v
+            })
+            .unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
         self.taxonomy
             .pattern_forms()
             .chain(self.countries.pattern_forms())
             .chain(self.organisations.pattern_forms())
             .chain(self.people.pattern_forms())
+            .chain(severity)
+            .filter(|f| seen.insert(f.to_ascii_lowercase()))
             .map(str::to_string)
             .collect()
     }
 
-    /// Approximate heap bytes of the loaded rules (automata, pattern lists) and model.
+    /// Whether the shared automaton is a DFA (the fast kind, chosen while the lists' forms
+    /// stay under 64 KiB) or a contiguous NFA (bounded memory for very large lists).
+    pub fn automaton_is_dfa(&self) -> bool {
+        self.scanner.is_dfa()
+    }
+
+    /// Approximate heap bytes of the loaded rules (the shared automaton, pattern lists) and
+    /// model.
     pub fn memory_usage(&self) -> usize {
-        self.taxonomy.memory_usage()
+        self.scanner.memory_usage()
+            + self.taxonomy.memory_usage()
+            + self.severity.as_ref().map_or(0, Severity::memory_usage)
             + self.countries.memory_usage()
             + self.organisations.memory_usage()
             + self.people.memory_usage()
@@ -377,6 +493,32 @@ impl Classifier {
         let (story, cluster_id) = story_from_json(line)?;
         Ok(self.explain(story, cluster_id))
     }
+}
+
+/// What [`Classifier::explain`] adds to a story.
+struct Parts {
+    topics: Vec<wirewatch_proto::v1::TopicMatch>,
+    countries: Vec<String>,
+    entities: Vec<wirewatch_proto::v1::Entity>,
+    detected_language: Option<String>,
+    language_confidence: Option<f64>,
+    regions: Vec<String>,
+    severity: Option<SeverityAssessment>,
+    model: Vec<(String, f64)>,
+    rules_skipped: Option<String>,
+}
+
+/// Per-thread buffers of [`Classifier::explain`]: the scans of title and body and the hits of
+/// one list. They grow to the largest story seen (bounded by [`MAX_TEXT_BYTES`]).
+#[derive(Default)]
+struct Scratch {
+    title_scan: Scan,
+    body_scan: Scan,
+    hits: Vec<Hit>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// For each model label, the index of the taxonomy topic it scores.
@@ -510,18 +652,25 @@ fn check_string(obj: &Map<String, Value>, key: &str) -> Result<(), ClassifierErr
 }
 
 /// The body to classify: the content, plus the summary when the content does not already
-/// start with it (feeds often repeat the summary as the content's first paragraph).
-fn body_of(story: &RawStory) -> String {
+/// contain it (feeds often repeat the summary as the content's first paragraph). Borrowed
+/// unless both are needed.
+fn body_of(story: &RawStory) -> std::borrow::Cow<'_, str> {
     let summary = story.summary.as_deref().unwrap_or("").trim();
     let content = story.content.as_deref().unwrap_or("").trim();
     if content.is_empty() {
-        return summary.to_string();
+        return summary.into();
     }
-    let head: String = summary.chars().take(80).collect();
-    if summary.is_empty() || content.contains(head.as_str()) {
-        content.to_string()
+    let head = truncate(
+        summary,
+        summary
+            .char_indices()
+            .nth(80)
+            .map_or(summary.len(), |(i, _)| i),
+    );
+    if summary.is_empty() || content.contains(head) {
+        content.into()
     } else {
-        format!("{summary}\n{content}")
+        format!("{summary}\n{content}").into()
     }
 }
 

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use wirewatch_proto::v1::TopicMatch;
 
 use crate::error::ClassifierError;
-use crate::matcher::{auto_case, Entry, Matcher};
+use crate::matcher::{auto_case, Candidate, Entry, Hit, Matcher};
 use crate::taxonomy::Taxonomy;
 
 /// Highest severity.
@@ -125,10 +125,7 @@ impl Severity {
         let terms = if entries.is_empty() {
             None
         } else {
-            Some(
-                Matcher::build(entries)
-                    .map_err(|r| ClassifierError::invalid(path, "[[severity.terms]]", "any", r))?,
-            )
+            Some(Matcher::build(entries))
         };
         let (mut casualty_words, mut window_words, mut levels) = (None, 0, Vec::new());
         if let Some(c) = spec.casualties {
@@ -166,10 +163,7 @@ impl Severity {
                     "must name at least one word",
                 ));
             }
-            casualty_words = Some(
-                Matcher::build(words)
-                    .map_err(|r| ClassifierError::invalid(path, entry, "words", r))?,
-            );
+            casualty_words = Some(Matcher::build(words));
             window_words = c.window_words;
         }
         Ok(Self {
@@ -181,13 +175,37 @@ impl Severity {
         })
     }
 
-    /// Assess one story given its assigned topics.
+    /// The escalation terms' forms, in pattern order (for the shared scanner).
+    pub fn term_forms(&self) -> Vec<&str> {
+        self.terms.iter().flat_map(Matcher::forms).collect()
+    }
+
+    /// The casualty words' forms, in pattern order (for the shared scanner).
+    pub fn casualty_forms(&self) -> Vec<&str> {
+        self.casualty_words
+            .iter()
+            .flat_map(Matcher::forms)
+            .collect()
+    }
+
+    /// Heap bytes of the term lists.
+    pub fn memory_usage(&self) -> usize {
+        self.terms.as_ref().map_or(0, Matcher::memory_usage)
+            + self
+                .casualty_words
+                .as_ref()
+                .map_or(0, Matcher::memory_usage)
+    }
+
+    /// Assess one story given its assigned topics. `texts` are the title and the body, each
+    /// with the candidates of one scan for the escalation terms and for the casualty words
+    /// (lists [`Severity::term_forms`] and [`Severity::casualty_forms`]); `hits` is scratch.
     pub fn assess(
         &self,
         tax: &Taxonomy,
-        title: &str,
-        body: &str,
+        texts: [(&str, &[Candidate], &[Candidate]); 2],
         topics: &[TopicMatch],
+        hits: &mut Vec<Hit>,
     ) -> SeverityAssessment {
         let mut reasons: Vec<(u8, String)> = Vec::new();
         let mut context = false;
@@ -203,9 +221,10 @@ impl Severity {
             }
         }
         if context {
-            for text in [title, body] {
+            for (text, term_cands, casualty_cands) in texts {
                 if let Some(m) = &self.terms {
-                    for hit in m.find_all(text, |_, _| true) {
+                    m.resolve(text, term_cands, |_, _| true, hits);
+                    for hit in hits.iter() {
                         let p = m.pattern(hit.pattern);
                         let level = p.targets.iter().copied().max().unwrap_or(0);
                         let found = &text[hit.start..hit.end];
@@ -218,7 +237,8 @@ impl Severity {
                     }
                 }
                 if let Some(m) = &self.casualty_words {
-                    for hit in m.find_all(text, |_, _| true) {
+                    m.resolve(text, casualty_cands, |_, _| true, hits);
+                    for hit in hits.iter() {
                         let Some((n, phrase)) =
                             casualty_count(text, hit.start, hit.end, self.window_words)
                         else {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use wirewatch_proto::v1::TopicMatch;
 
 use crate::error::{load_toml, ClassifierError};
-use crate::matcher::{auto_case, Entry, Matcher};
+use crate::matcher::{auto_case, Candidate, Entry, Hit, Matcher};
 use crate::severity::SeveritySpec;
 
 #[derive(Debug, Deserialize)]
@@ -237,8 +237,7 @@ impl Taxonomy {
                 }
             }
         }
-        let terms = Matcher::build(entries)
-            .map_err(|reason| ClassifierError::invalid(path, "[[topic]]", "terms", reason))?;
+        let terms = Matcher::build(entries);
         Ok((
             Self {
                 topics,
@@ -250,29 +249,40 @@ impl Taxonomy {
         ))
     }
 
-    /// Raw evidence for every topic: the score in [0, 1) of each topic (descendants' evidence
-    /// included) and, per topic, the patterns that contributed with their contribution.
-    pub fn raw(&self, title: &str, body: &str) -> RawScores {
+    /// Raw evidence for every topic from the term candidates of one scan of the title and
+    /// one of the body: the score in [0, 1) of each topic (descendants' evidence included)
+    /// and, per topic with evidence, the terms that contributed with their contribution.
+    /// `hits` is scratch space.
+    pub fn raw(
+        &self,
+        title: (&str, &[Candidate]),
+        body: (&str, &[Candidate]),
+        hits: &mut Vec<Hit>,
+    ) -> RawScores {
         let s = &self.scoring;
         let n = self.topics.len();
         let mut own = vec![0.0f64; n];
-        let mut contrib: Vec<HashMap<usize, f64>> = vec![HashMap::new(); n];
-        let words = body.split_whitespace().count() as f64;
+        let words = count_words(body.0) as f64;
         let damp = (words / f64::from(s.body_norm_words)).max(1.0);
-        for (text, factor) in [(title, s.title_weight), (body, 1.0 / damp)] {
-            let mut counts: HashMap<usize, u32> = HashMap::new();
-            for hit in self.terms.find_all(text, |_, _| true) {
-                *counts.entry(hit.pattern).or_default() += 1;
-            }
-            for (pattern, c) in counts {
-                let c = f64::from(c.min(s.max_count_per_term));
+        // The patterns of one text's hits, sorted: runs are counts.
+        let mut patterns: Vec<usize> = Vec::new();
+        // (topic, pattern, contribution), ancestors included; grouped below.
+        let mut contrib: Vec<(usize, usize, f64)> = Vec::new();
+        for ((text, cands), factor) in [(title, s.title_weight), (body, 1.0 / damp)] {
+            self.terms.resolve(text, cands, |_, _| true, hits);
+            patterns.clear();
+            patterns.extend(hits.iter().map(|h| h.pattern));
+            patterns.sort_unstable();
+            for run in patterns.chunk_by(|a, b| a == b) {
+                let pattern = run[0];
+                let c = f64::from((run.len() as u32).min(s.max_count_per_term));
                 for &(topic, w) in &self.terms.pattern(pattern).targets {
                     let e = c * (w as f64 / 1000.0) * factor;
                     own[topic] += e;
                     // A topic's evidence includes its descendants'.
                     let mut cur = Some(topic);
                     while let Some(t) = cur {
-                        *contrib[t].entry(pattern).or_default() += e;
+                        contrib.push((t, pattern, e));
                         cur = self.topics[t].parent;
                     }
                 }
@@ -290,26 +300,40 @@ impl Taxonomy {
             .iter()
             .map(|e| 1.0 - (-e / s.saturation).exp())
             .collect();
-        let evidence = contrib
-            .into_iter()
-            .map(|m| {
-                let mut v: Vec<(usize, f64)> = m.into_iter().collect();
-                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                v.truncate(MAX_EVIDENCE);
-                v.into_iter()
-                    .map(|(p, e)| {
-                        let pat = self.terms.pattern(p);
-                        let form = if pat.prefix {
-                            format!("{}*", pat.form)
-                        } else {
-                            pat.form.clone()
-                        };
-                        (form, e)
-                    })
-                    .collect()
-            })
-            .collect();
+        // Sum each (topic, pattern)'s contributions, then order each topic's evidence.
+        contrib.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut evidence: Vec<Vec<(Evidence, f64)>> = vec![Vec::new(); n];
+        for (topic, pattern, e) in contrib {
+            let list = &mut evidence[topic];
+            match list.last_mut() {
+                Some((Evidence::Term(p), sum)) if *p == pattern => *sum += e,
+                _ => list.push((Evidence::Term(pattern), e)),
+            }
+        }
+        for list in &mut evidence {
+            list.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then(a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+            });
+            list.truncate(MAX_EVIDENCE);
+        }
         RawScores { score, evidence }
+    }
+
+    /// How a piece of evidence is written in a topic's `evidence`: a term as configured
+    /// (`sanction*` with its star), the model as `model p=0.87`.
+    fn evidence_text(&self, e: &Evidence) -> String {
+        match *e {
+            Evidence::Term(p) => {
+                let pat = self.terms.pattern(p);
+                if pat.prefix {
+                    format!("{}*", pat.form)
+                } else {
+                    pat.form.clone()
+                }
+            }
+            Evidence::Model(p) => format!("model p={p:.2}"),
+        }
     }
 
     /// Raise every ancestor's score to at least its descendants' (after the model was combined
@@ -351,7 +375,10 @@ impl Taxonomy {
                     score: (score * 10_000.0).round() / 10_000.0,
                     iptc: t.iptc.clone(),
                     iptc_top: self.topics[t.top].iptc.clone(),
-                    evidence: raw.evidence[i].iter().map(|(f, _)| f.clone()).collect(),
+                    evidence: raw.evidence[i]
+                        .iter()
+                        .map(|(e, _)| self.evidence_text(e))
+                        .collect(),
                 }
             })
             .collect()
@@ -360,6 +387,7 @@ impl Taxonomy {
     /// Score every topic for a title and a body; returns the topics at or above `min_score`,
     /// best first, at most `max_topics`, parents before children on equal scores.
     #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
     pub fn score(
         &self,
         title: &str,
@@ -367,7 +395,12 @@ impl Taxonomy {
         min_score: f64,
         max_topics: usize,
     ) -> Vec<TopicMatch> {
-        self.select(&self.raw(title, body), min_score, max_topics)
+        let scanner = crate::matcher::Scanner::build(&[self.terms.forms().collect()]).unwrap();
+        let (mut ts, mut bs) = Default::default();
+        scanner.scan(title, &mut ts);
+        scanner.scan(body, &mut bs);
+        let raw = self.raw((title, ts.list(0)), (body, bs.list(0)), &mut Vec::new());
+        self.select(&raw, min_score, max_topics)
     }
 
     /// Index of a topic by id.
@@ -375,23 +408,54 @@ impl Taxonomy {
         self.topics.iter().position(|t| t.id == id)
     }
 
-    /// The term patterns (for the throughput baseline).
+    /// The term patterns, in pattern order (for the shared scanner and the throughput
+    /// baseline).
     pub fn pattern_forms(&self) -> impl Iterator<Item = &str> {
         self.terms.forms()
     }
 
-    /// Heap bytes of the term automaton.
+    /// Heap bytes of the term list (the automaton is the classifier's shared scanner).
     pub fn memory_usage(&self) -> usize {
         self.terms.memory_usage()
     }
 }
 
-/// Per topic (taxonomy order): the rule score and the evidence, strongest first, as
-/// (configured form, contribution).
+/// Number of whitespace-separated words, as `str::split_whitespace` counts them, decoding
+/// only non-ASCII characters.
+fn count_words(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut words, mut in_word, mut i) = (0, false, 0);
+    while i < bytes.len() {
+        let (space, width) = if bytes[i] < 0x80 {
+            (bytes[i].is_ascii_whitespace() || bytes[i] == 0x0b, 1)
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            (c.is_whitespace(), c.len_utf8())
+        };
+        if !space && !in_word {
+            words += 1;
+        }
+        in_word = !space;
+        i += width;
+    }
+    words
+}
+
+/// Per topic (taxonomy order): the rule score and the evidence, strongest first, with its
+/// contribution. Evidence is rendered as text only for the topics selected.
 #[derive(Debug, Clone)]
 pub(crate) struct RawScores {
     pub score: Vec<f64>,
-    pub evidence: Vec<Vec<(String, f64)>>,
+    pub evidence: Vec<Vec<(Evidence, f64)>>,
+}
+
+/// One piece of a topic's evidence.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub(crate) enum Evidence {
+    /// A term of the taxonomy (its pattern index).
+    Term(usize),
+    /// The model, with its probability.
+    Model(f64),
 }
 
 /// At most this many evidence terms are reported per topic.
@@ -455,6 +519,20 @@ any = [\"peace talks\", \"negotiat*\"]
         let title = t.score("parliament", "", 0.0, 5)[0].score;
         let body = t.score("", "parliament", 0.0, 5)[0].score;
         assert!(title > body);
+    }
+
+    #[test]
+    fn counts_words_as_split_whitespace() {
+        for t in [
+            "",
+            "  ",
+            "one",
+            " two  words ",
+            "tab\tand\nnew\x0bline\x0cfeed\r",
+            "non\u{a0}breaking \u{2003}em space — dash Ünïcödé",
+        ] {
+            assert_eq!(count_words(t), t.split_whitespace().count(), "{t:?}");
+        }
     }
 
     #[test]
