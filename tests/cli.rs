@@ -220,3 +220,132 @@ fn help_everywhere() {
         assert!(stdout(&o).contains("Usage"), "{args:?}");
     }
 }
+
+/// `wirewatch feeds add` discovers the feed a web page announces, `list` shows it, `export`
+/// writes OPML with categories, `import` adds an OPML file's feeds (reporting the bad ones),
+/// `remove` takes a feed out — file feeds are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_add_list_export_import_remove() {
+    use axum::routing::get;
+    let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Loopback News</title><link>http://x/</link><description>d</description><item><guid>1</guid><title>One</title></item></channel></rss>";
+    let app = axum::Router::new()
+        .route(
+            "/page",
+            get(|| async {
+                axum::response::Html(
+                    "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"/news.rss\"></head><body>hi</body></html>",
+                )
+            }),
+        )
+        .route(
+            "/news.rss",
+            get(move || async move { ([("content-type", "application/rss+xml")], rss) }),
+        )
+        .route("/plain", get(|| async { "not a feed" }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &[("filed", format!("{base}/news.rss"))],
+        "http://127.0.0.1:9/hook",
+        "",
+    );
+    let cfg_s = cfg.to_str().unwrap().to_string();
+    let run = |args: Vec<String>| {
+        let cfg_s = cfg_s.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut a = vec!["--config".to_string(), cfg_s];
+                a.extend(args);
+                let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+                wirewatch(&refs, &[], None)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    let o = run(s(&[
+        "feeds",
+        "add",
+        &format!("{base}/page"),
+        "--category",
+        "World",
+    ]))
+    .await;
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("/news.rss") && stdout(&o).contains("found link"),
+        "{}",
+        stdout(&o)
+    );
+    // The same feed again: its id is taken.
+    let o = run(s(&["feeds", "add", &format!("{base}/news.rss")])).await;
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("taken"), "{}", stdout(&o));
+    // No feed at all: a clear error naming what was tried.
+    let o = run(s(&["feeds", "add", &format!("{base}/plain")])).await;
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no feed found") && stderr(&o).contains("/rss.xml"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(s(&["feeds", "list"])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("filed") && stdout(&o).contains("registry"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(s(&["feeds", "export"])).await;
+    let opml = stdout(&o);
+    assert!(
+        opml.contains("<opml version=\"2.0\">")
+            && opml.contains("text=\"World\"")
+            && opml.contains("Loopback News"),
+        "{opml}"
+    );
+
+    let imp = dir.path().join("in.opml");
+    std::fs::write(
+        &imp,
+        "<opml version=\"2.0\"><body><outline text=\"Tech\"><outline xmlUrl=\"https://tech.example/feed\" text=\"T\"/><outline xmlUrl=\"ftp://bad.example/x\" text=\"B\"/></outline></body></opml>",
+    )
+    .unwrap();
+    let o = run(s(&["feeds", "import", imp.to_str().unwrap()])).await;
+    assert!(
+        stdout(&o).contains("1 feed(s) added") && stdout(&o).contains("1 invalid"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("ftp://bad.example/x"), "{}", stdout(&o));
+
+    let o = run(s(&["feeds", "list", "--json"])).await;
+    let ids: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let o = run(s(&["feeds", "remove", "tech-example-feed"])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(s(&["feeds", "remove", "tech-example-feed"])).await;
+    assert!(!o.status.success());
+    let o = run(s(&["feeds", "remove", "filed"])).await;
+    assert!(
+        !o.status.success() && stderr(&o).contains("feeds file"),
+        "{}",
+        stderr(&o)
+    );
+}

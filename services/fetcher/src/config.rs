@@ -65,6 +65,9 @@ pub struct FetcherConfig {
     pub host_throttle_window_secs: u64,
     /// Shortest pause of a throttled host (longer when `Retry-After` says so).
     pub host_backoff_secs: u64,
+    /// How often a running fetcher checks the registry (`wirewatch feeds add/import/remove`)
+    /// for changes.
+    pub registry_reload_secs: u64,
 }
 
 impl Default for FetcherConfig {
@@ -94,6 +97,7 @@ impl Default for FetcherConfig {
             host_throttled_feeds: 2,
             host_throttle_window_secs: 600,
             host_backoff_secs: 60,
+            registry_reload_secs: 10,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct FeedSpec {
     /// Display title, used when the feed itself has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Category (an OPML folder; `/` separates levels), for `wirewatch feeds export`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,42 +48,49 @@ pub fn load_feeds(path: &Path) -> Result<Vec<FeedSpec>, FetcherError> {
     })
 }
 
+/// Check one feed entry (id characters, URL scheme, interval); `entry` names it in errors.
+pub fn check_spec(f: &FeedSpec, entry: &str) -> Result<(), String> {
+    if f.id.trim().is_empty() {
+        return Err(format!("{entry}: empty id"));
+    }
+    if f.id.len() > 128
+        || !f
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "{entry}: id may only contain letters, digits, '-', '_' and '.' (at most 128)"
+        ));
+    }
+    if f.url.trim().is_empty() {
+        return Err(format!("{entry}: empty url"));
+    }
+    match url::Url::parse(f.url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        Ok(u) => {
+            return Err(format!(
+                "{entry}: url scheme {:?} is not http or https",
+                u.scheme()
+            ))
+        }
+        Err(e) => return Err(format!("{entry}: bad url {:?}: {e}", f.url)),
+    }
+    if f.interval_secs == Some(0) {
+        return Err(format!("{entry}: interval_secs must be at least 1"));
+    }
+    Ok(())
+}
+
 /// Parse and validate feed-list text; the error says which entry is wrong.
 pub fn parse_feeds(text: &str) -> Result<Vec<FeedSpec>, String> {
     let doc: FeedsDoc = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
     let mut ids = HashSet::new();
     for (i, f) in doc.feeds.iter().enumerate() {
         let entry = format!("[[feeds]] entry {} (id {:?})", i + 1, f.id);
-        if f.id.trim().is_empty() {
-            return Err(format!("{entry}: empty id"));
-        }
-        if !f
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(format!(
-                "{entry}: id may only contain letters, digits, '-', '_' and '.'"
-            ));
-        }
+        check_spec(f, &entry)?;
         if !ids.insert(f.id.as_str()) {
             return Err(format!("{entry}: duplicate id"));
-        }
-        if f.url.trim().is_empty() {
-            return Err(format!("{entry}: empty url"));
-        }
-        match url::Url::parse(f.url.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            Ok(u) => {
-                return Err(format!(
-                    "{entry}: url scheme {:?} is not http or https",
-                    u.scheme()
-                ))
-            }
-            Err(e) => return Err(format!("{entry}: bad url {:?}: {e}", f.url)),
-        }
-        if f.interval_secs == Some(0) {
-            return Err(format!("{entry}: interval_secs must be at least 1"));
         }
     }
     Ok(doc

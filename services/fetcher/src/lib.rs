@@ -21,6 +21,7 @@
 //!   charset and `<rss>`-version fixes, feed-rs, HTML → plain text, absolute links, stable ids.
 //! - [`http`]: the HTTP client and the capped conditional GET (redirects, address checks).
 //! - [`schedule`]: intervals from publishing rate and server hints, per-host politeness.
+//! - [`registry`]: feeds added from the command line (autodiscovery, OPML import/export).
 //! - [`state`]: SQLite state (`<data_dir>/fetcher.db`): validators, health, seen ids.
 //! - `poller`: the schedule and the poll of one feed.
 //! - [`metrics`]: `wirewatch_fetcher_*` metrics.
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod parse;
 mod poller;
 pub mod recover;
+pub mod registry;
 pub mod schedule;
 pub mod state;
 

@@ -7,7 +7,7 @@
 //! the feed's URL and is reported as a `redirected` health event.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +55,8 @@ struct FeedTask {
     /// The row as last saved without an error: a poll that changes nothing (a 304, most of
     /// them) writes nothing.
     saved: Option<FeedRow>,
+    /// When the schedule (last success, next poll) was last written for `feeds list`.
+    checkpointed: Option<Instant>,
     backoff: Backoff,
 }
 
@@ -80,29 +82,27 @@ pub(crate) async fn run_feeds(
     metrics::touch();
     let store = Store::open(data_dir).await?;
     let client = http::client(&cfg)?;
-    let (retry_initial, retry_max) = cfg.retry_bounds();
     let mut tasks: Vec<Option<FeedTask>> = Vec::with_capacity(specs.len());
     let mut hosts: Vec<String> = Vec::with_capacity(specs.len());
     let mut statuses: HashMap<usize, FeedStatus> = HashMap::new();
-    for mut spec in specs {
-        let row = store.register(&spec.id, &spec.url).await?;
-        if row.url != spec.url {
-            tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
-            spec.url = row.url.clone();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
+    let file_ids: HashSet<String> = specs.iter().map(|s| s.id.clone()).collect();
+    let mut all = specs;
+    for r in store.registry_feeds().await? {
+        if file_ids.contains(&r.id) {
+            tracing::warn!(stage = STAGE, feed = %r.id, "a feed added with `wirewatch feeds add` has the id of a feed in the feeds file; the file's wins");
+        } else {
+            all.push(r);
         }
-        statuses.insert(tasks.len(), row.status);
-        hosts.push(host_of(&spec.url));
-        let policy = cfg.interval_policy(spec.interval_secs);
-        tasks.push(Some(FeedTask {
-            spec,
-            policy,
-            gap: None,
-            floor: None,
-            row,
-            saved: None,
-            backoff: Backoff::new(retry_initial, retry_max),
-        }));
     }
+    for spec in all {
+        let (task, host) = make_task(&store, &cfg, spec).await?;
+        statuses.insert(tasks.len(), task.row.status);
+        index_of.insert(task.spec.id.clone(), tasks.len());
+        hosts.push(host);
+        tasks.push(Some(task));
+    }
+    let mut registry_sig = store.registry_signature().await?;
     set_gauge(&statuses);
     if tasks.is_empty() {
         tracing::warn!(stage = STAGE, "no feeds configured; waiting for shutdown");
@@ -124,6 +124,13 @@ pub(crate) async fn run_feeds(
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> =
         (0..tasks.len()).map(|i| Reverse((now, i))).collect();
     let mut in_flight = FuturesUnordered::new();
+
+    let mut reload =
+        tokio::time::interval(Duration::from_secs(ctx.cfg.registry_reload_secs.max(1)));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    reload.tick().await;
+    // Feeds removed from the registry while their poll was in flight.
+    let mut removed: HashSet<usize> = HashSet::new();
 
     let result = loop {
         let now = tokio::time::Instant::now();
@@ -158,9 +165,26 @@ pub(crate) async fn run_feeds(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Ok(()),
+            _ = reload.tick() => {
+                match ctx.store.registry_signature().await {
+                    Ok(sig) if sig != registry_sig => {
+                        registry_sig = sig;
+                        if let Err(e) = sync_registry(&ctx, &file_ids, &mut index_of, &mut tasks, &mut hosts, &mut statuses, &mut removed, &mut due).await {
+                            tracing::error!(stage = STAGE, error = %e, "cannot apply registry changes");
+                        }
+                        set_gauge(&statuses);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(stage = STAGE, error = %e, "cannot check the feed registry"),
+                }
+            }
             Some((idx, host, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
                 let now = tokio::time::Instant::now();
                 gate.finish(&host, now.into_std());
+                if removed.remove(&idx) {
+                    tracing::info!(stage = STAGE, feed = %task.spec.id, "feed removed from the registry");
+                    continue;
+                }
                 match res {
                     Ok(report) => {
                         let mut delay = report.delay;
@@ -203,6 +227,85 @@ pub(crate) async fn run_feeds(
     ctx.store.close().await;
     tracing::info!(stage = STAGE, "fetcher stopped");
     result
+}
+
+/// A feed's task: its state row registered (a moved feed keeps its new URL) and its host key.
+async fn make_task(
+    store: &Store,
+    cfg: &FetcherConfig,
+    mut spec: FeedSpec,
+) -> Result<(FeedTask, String), FetcherError> {
+    let (retry_initial, retry_max) = cfg.retry_bounds();
+    let row = store.register(&spec.id, &spec.url).await?;
+    if row.url != spec.url {
+        tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
+        spec.url = row.url.clone();
+    }
+    let host = host_of(&spec.url);
+    let policy = cfg.interval_policy(spec.interval_secs);
+    Ok((
+        FeedTask {
+            spec,
+            policy,
+            gap: None,
+            floor: None,
+            row,
+            saved: None,
+            checkpointed: None,
+            backoff: Backoff::new(retry_initial, retry_max),
+        },
+        host,
+    ))
+}
+
+/// Apply the registry's additions (polled at once) and removals to the running schedule.
+#[allow(clippy::too_many_arguments)]
+async fn sync_registry(
+    ctx: &Ctx,
+    file_ids: &HashSet<String>,
+    index_of: &mut HashMap<String, usize>,
+    tasks: &mut Vec<Option<FeedTask>>,
+    hosts: &mut Vec<String>,
+    statuses: &mut HashMap<usize, FeedStatus>,
+    removed: &mut HashSet<usize>,
+    due: &mut BinaryHeap<Reverse<(tokio::time::Instant, usize)>>,
+) -> Result<(), FetcherError> {
+    let now_registry = ctx.store.registry_feeds().await?;
+    let wanted: HashSet<&str> = now_registry.iter().map(|f| f.id.as_str()).collect();
+    let gone: Vec<String> = index_of
+        .keys()
+        .filter(|id| !file_ids.contains(*id) && !wanted.contains(id.as_str()))
+        .cloned()
+        .collect();
+    for id in gone {
+        if let Some(idx) = index_of.remove(&id) {
+            statuses.remove(&idx);
+            match tasks.get_mut(idx).and_then(Option::take) {
+                Some(_) => {
+                    tracing::info!(stage = STAGE, feed = %id, "feed removed from the registry")
+                }
+                // In flight: dropped when its poll comes back.
+                None => {
+                    removed.insert(idx);
+                }
+            }
+        }
+    }
+    for spec in now_registry {
+        if index_of.contains_key(&spec.id) || file_ids.contains(&spec.id) {
+            continue;
+        }
+        let id = spec.id.clone();
+        let (task, host) = make_task(&ctx.store, &ctx.cfg, spec).await?;
+        let idx = tasks.len();
+        statuses.insert(idx, task.row.status);
+        index_of.insert(id.clone(), idx);
+        hosts.push(host);
+        tasks.push(Some(task));
+        due.push(Reverse((tokio::time::Instant::now(), idx)));
+        tracing::info!(stage = STAGE, feed = %id, "feed added from the registry");
+    }
+    Ok(())
 }
 
 /// The politeness key of a feed URL (the URL as is when it does not parse).
@@ -509,7 +612,35 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         .poll_interval
         .with_label_values(&[STAGE])
         .observe(next.as_secs_f64());
+    checkpoint(ctx, task, true, next).await;
     Ok(next)
+}
+
+/// How stale `wirewatch feeds list`'s "last success / next poll" may get (one write per feed
+/// at most this often, instead of one per poll).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+async fn checkpoint(ctx: &Ctx, task: &mut FeedTask, success: bool, next: Duration) {
+    if success
+        && task
+            .checkpointed
+            .is_some_and(|t| t.elapsed() < CHECKPOINT_EVERY)
+    {
+        return;
+    }
+    let now = Utc::now();
+    let next_at = now + chrono::TimeDelta::from_std(next).unwrap_or_default();
+    match ctx
+        .store
+        .checkpoint(&task.spec.id, success.then_some(now), next_at)
+        .await
+    {
+        Ok(()) => task.checkpointed = Some(Instant::now()),
+        Err(e) => {
+            record_error(&e);
+            tracing::warn!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot record the feed's schedule");
+        }
+    }
 }
 
 async fn on_failure(
@@ -555,6 +686,7 @@ async fn on_failure(
     }
     let msg = truncate(e.to_string(), MAX_ERROR_BYTES);
     task.saved = None;
+    checkpoint(ctx, task, false, delay).await;
     if let Err(se) = ctx.store.save(&task.spec.id, &task.row, Some(&msg)).await {
         record_error(&se);
         tracing::error!(stage = STAGE, feed = %task.spec.id, error = %se, "cannot save feed state");

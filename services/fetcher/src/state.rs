@@ -68,7 +68,42 @@ const SCHEMA: &[&str] = &[
         UNIQUE (feed_id, story_id)
     )",
     "CREATE INDEX IF NOT EXISTS seen_feed_seq ON seen (feed_id, seq)",
+    // Feeds added with `wirewatch feeds add` / `feeds import` (the feeds file has the others).
+    "CREATE TABLE IF NOT EXISTS registry (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        title TEXT,
+        category TEXT,
+        interval_secs INTEGER,
+        added_at TEXT NOT NULL
+    )",
+    // When each feed last succeeded and is next due, written at most every few minutes per
+    // feed (for `wirewatch feeds list`).
+    "CREATE TABLE IF NOT EXISTS schedule (
+        id TEXT PRIMARY KEY,
+        last_success_at TEXT,
+        next_poll_at TEXT
+    )",
 ];
+
+/// One feed as `wirewatch feeds list` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FeedState {
+    /// Feed id.
+    pub id: String,
+    /// URL polled.
+    pub url: String,
+    /// Health.
+    pub status: String,
+    /// Failed fetches in a row.
+    pub consecutive_failures: i64,
+    /// The last error, if the last fetch failed.
+    pub last_error: Option<String>,
+    /// Last successful fetch (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// Next poll (RFC 3339), as last recorded.
+    pub next_poll_at: Option<String>,
+}
 
 /// The text form of a status in the database (the same as in events).
 pub fn status_str(s: FeedStatus) -> &'static str {
@@ -219,6 +254,141 @@ impl Store {
         .await
         .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
         Ok(())
+    }
+
+    /// Record when feed `id` last succeeded (when `success`) and is next due.
+    pub async fn checkpoint(
+        &self,
+        id: &str,
+        success: Option<chrono::DateTime<Utc>>,
+        next_poll: chrono::DateTime<Utc>,
+    ) -> Result<(), FetcherError> {
+        sqlx::query(
+            "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET next_poll_at = excluded.next_poll_at,
+               last_success_at = COALESCE(excluded.last_success_at, schedule.last_success_at)",
+        )
+        .bind(id)
+        .bind(success.map(|t| t.to_rfc3339()))
+        .bind(next_poll.to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("checkpoint feed {id}"), e))?;
+        Ok(())
+    }
+
+    /// Every feed the state knows, by id, with health and schedule.
+    pub async fn feed_states(&self) -> Result<Vec<FeedState>, FetcherError> {
+        type Row = (
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT f.id, f.url, f.status, f.consecutive_failures, f.last_error, s.last_success_at, s.next_poll_at
+             FROM feeds f LEFT JOIN schedule s ON s.id = f.id ORDER BY f.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err("list feeds", e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    url,
+                    status,
+                    consecutive_failures,
+                    last_error,
+                    last_success_at,
+                    next_poll_at,
+                )| FeedState {
+                    id,
+                    url,
+                    status,
+                    consecutive_failures,
+                    last_error,
+                    last_success_at,
+                    next_poll_at,
+                },
+            )
+            .collect())
+    }
+
+    /// The feeds added with `wirewatch feeds add` / `feeds import`.
+    pub async fn registry_feeds(&self) -> Result<Vec<crate::feeds::FeedSpec>, FetcherError> {
+        type Row = (String, String, Option<String>, Option<String>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, url, title, category, interval_secs FROM registry ORDER BY added_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err("load registry", e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, url, title, category, interval)| crate::feeds::FeedSpec {
+                    id,
+                    url,
+                    interval_secs: interval.and_then(|i| u64::try_from(i).ok()),
+                    title,
+                    category,
+                },
+            )
+            .collect())
+    }
+
+    /// Add a feed to the registry; `false` when its id is taken.
+    pub async fn registry_add(&self, f: &crate::feeds::FeedSpec) -> Result<bool, FetcherError> {
+        let done = sqlx::query(
+            "INSERT INTO registry (id, url, title, category, interval_secs, added_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&f.id)
+        .bind(&f.url)
+        .bind(&f.title)
+        .bind(&f.category)
+        .bind(f.interval_secs.and_then(|i| i64::try_from(i).ok()))
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("add feed {} ({})", f.id, f.url), e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Remove feed `id` from the registry (and its state); `false` when it is not there.
+    pub async fn registry_remove(&self, id: &str) -> Result<bool, FetcherError> {
+        let done = sqlx::query("DELETE FROM registry WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("remove feed {id}"), e))?;
+        if done.rows_affected() > 0 {
+            for table in [
+                "DELETE FROM feeds WHERE id = ?",
+                "DELETE FROM schedule WHERE id = ?",
+                "DELETE FROM seen WHERE feed_id = ?",
+            ] {
+                sqlx::query(table)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.err(&format!("remove feed {id}"), e))?;
+            }
+        }
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Changes when the registry changes: (rows, newest addition).
+    pub async fn registry_signature(&self) -> Result<(i64, String), FetcherError> {
+        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(added_at), '') FROM registry")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err("registry", e))
     }
 
     /// Whether `story_id` of `feed_id` was published already.

@@ -661,3 +661,40 @@ async fn feeds_of_one_host_are_spaced() {
         );
     }
 }
+
+/// A running fetcher picks up feeds added to and removed from the registry (`wirewatch feeds
+/// add / remove` write there) within `registry_reload_secs`.
+#[tokio::test]
+async fn a_running_fetcher_follows_the_registry() {
+    let (base, routes) = serve_routes().await;
+    let mut s = setup(&format!("{base}/a"));
+    std::fs::write(&s.cfg.feeds_file, "").unwrap();
+    s.cfg.registry_reload_secs = 1;
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
+    let store = wirewatch_fetcher::state::Store::open(&s.data_dir)
+        .await
+        .unwrap();
+    let spec = wirewatch_fetcher::FeedSpec {
+        id: "added".into(),
+        url: format!("{base}/b"),
+        interval_secs: Some(1),
+        title: None,
+        category: None,
+    };
+    assert!(store.registry_add(&spec).await.unwrap());
+    assert!(!store.registry_add(&spec).await.unwrap(), "same id twice");
+    let story: RawStory = next(&mut sub).await.decode().unwrap();
+    assert_eq!(story.feed.id, "added");
+    assert!(store.registry_remove("added").await.unwrap());
+    // Within a reload period (and one poll in flight at most), the polls stop.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let polls = routes.count("/b");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(routes.count("/b"), polls, "a removed feed is still polled");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    store.close().await;
+}

@@ -39,6 +39,11 @@ enum Command {
     },
     /// Validate the configuration and the files it names; print every error with its key.
     CheckConfig,
+    /// Feeds beyond the feeds file: add (with discovery), import/export OPML, list, remove.
+    Feeds {
+        #[command(subcommand)]
+        action: FeedsAction,
+    },
     /// Alert subscriptions: list them, backtest a query (`subs test "<query>" --since 7d`).
     Subs {
         #[command(subcommand)]
@@ -140,6 +145,49 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum FeedsAction {
+    /// Add a feed by URL: a feed, or a web page whose feeds are discovered
+    /// (<link rel="alternate">, then /feed, /rss.xml, /atom.xml …).
+    Add {
+        /// Feed or page URL.
+        url: String,
+        /// Feed id (default: from the URL).
+        #[arg(long)]
+        id: Option<String>,
+        /// Display title (default: the feed's).
+        #[arg(long)]
+        title: Option<String>,
+        /// Category (an OPML folder).
+        #[arg(long)]
+        category: Option<String>,
+        /// Fixed poll interval in seconds (default: adaptive).
+        #[arg(long)]
+        interval_secs: Option<u64>,
+        /// Add every feed the page announces, not just the first.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Import an OPML file (folders become categories).
+    Import {
+        /// OPML file.
+        file: PathBuf,
+    },
+    /// Export every feed as OPML 2.0 on stdout.
+    Export,
+    /// List feeds with health, last success, next poll and last error.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a feed added with `feeds add` / `feeds import`.
+    Remove {
+        /// Feed id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum SubsAction {
     /// List the subscriptions (from the file and the API) with their state.
     List,
@@ -233,6 +281,37 @@ fn main() -> ExitCode {
             Command::Run => pipeline::run_all(cfg).await,
             Command::Serve { stage } => pipeline::serve(cfg, stage).await,
             Command::CheckConfig => tools::check_config(&cfg, cli.config.as_deref()),
+            Command::Feeds { action } => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                match action {
+                    FeedsAction::Add {
+                        url,
+                        id,
+                        title,
+                        category,
+                        interval_secs,
+                        all,
+                    } => {
+                        tools::feeds_add(
+                            &cfg,
+                            &url,
+                            id,
+                            title,
+                            category,
+                            interval_secs,
+                            all,
+                            &mut out,
+                        )
+                        .await
+                    }
+                    FeedsAction::Import { file } => {
+                        tools::feeds_import(&cfg, &file, &mut out).await
+                    }
+                    FeedsAction::Export => tools::feeds_export(&cfg, &mut out).await,
+                    FeedsAction::List { json } => tools::feeds_list(&cfg, json, &mut out).await,
+                    FeedsAction::Remove { id } => tools::feeds_remove(&cfg, &id, &mut out).await,
+                }
+            }
             Command::Subs { action } => {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 match action {
@@ -333,13 +412,12 @@ fn main() -> ExitCode {
                     query,
                 };
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let mut progress = std::io::stderr();
-                Ok(wirewatch_store::cli::export(
+                Ok(wirewatch_store::cli::export_with(
                     &cfg.store,
                     &cfg.data_dir,
                     &args,
                     &mut out,
-                    &mut progress,
+                    wirewatch_store::cli::Progress::Stderr,
                 )
                 .await?)
             }

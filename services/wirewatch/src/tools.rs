@@ -270,3 +270,253 @@ pub async fn subs_list(cfg: &Config, out: &mut dyn Write) -> anyhow::Result<Exit
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Open the fetcher's state database (registry and health) under `data_dir`.
+async fn fetcher_store(cfg: &Config) -> anyhow::Result<wirewatch_fetcher::state::Store> {
+    Ok(wirewatch_fetcher::state::Store::open(&cfg.data_dir).await?)
+}
+
+/// The feeds file's entries.
+fn file_feeds(cfg: &Config) -> anyhow::Result<Vec<wirewatch_fetcher::FeedSpec>> {
+    Ok(wirewatch_fetcher::load_feeds(&cfg.fetcher.feeds_file)?)
+}
+
+/// `wirewatch feeds add <URL>`: find the feed(s) behind the URL (the URL itself, the page's
+/// `<link rel="alternate">` feeds, or a well-known path) and add the first (all with `all`) to
+/// the registry. A running fetcher starts polling within `registry_reload_secs`.
+#[allow(clippy::too_many_arguments)]
+pub async fn feeds_add(
+    cfg: &Config,
+    url: &str,
+    id: Option<String>,
+    title: Option<String>,
+    category: Option<String>,
+    interval_secs: Option<u64>,
+    all: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use wirewatch_fetcher::registry;
+    let client = wirewatch_fetcher::http::client(&cfg.fetcher)?;
+    let limits = wirewatch_fetcher::http::Limits::of(&cfg.fetcher);
+    let found = registry::discover(&client, url, &limits).await?;
+    let chosen: Vec<_> = if all {
+        found.clone()
+    } else {
+        found.iter().take(1).cloned().collect()
+    };
+    if id.is_some() && chosen.len() > 1 {
+        anyhow::bail!(
+            "--id names one feed, but {} were found; add them one by one",
+            chosen.len()
+        );
+    }
+    let file_ids: std::collections::HashSet<String> =
+        file_feeds(cfg)?.into_iter().map(|f| f.id).collect();
+    let store = fetcher_store(cfg).await?;
+    let mut failed = false;
+    for d in &chosen {
+        let spec = wirewatch_fetcher::FeedSpec {
+            id: id.clone().unwrap_or_else(|| registry::id_for(&d.url)),
+            url: d.url.clone(),
+            interval_secs,
+            title: title.clone().or_else(|| d.title.clone()),
+            category: category.clone(),
+        };
+        if let Err(e) = wirewatch_fetcher::feeds::check_spec(&spec, &format!("feed {}", d.url)) {
+            writeln!(out, "not added: {e}")?;
+            failed = true;
+            continue;
+        }
+        if file_ids.contains(&spec.id) || !store.registry_add(&spec).await? {
+            writeln!(
+                out,
+                "not added: id {:?} is taken ({}); choose another with --id",
+                spec.id, d.url
+            )?;
+            failed = true;
+            continue;
+        }
+        writeln!(
+            out,
+            "added {} {} ({}; found {})",
+            spec.id,
+            spec.url,
+            spec.title.as_deref().unwrap_or("no title"),
+            d.how.replace('_', "-")
+        )?;
+    }
+    if !all && found.len() > 1 {
+        writeln!(
+            out,
+            "{} more feed(s) found; --all adds every one:",
+            found.len() - 1
+        )?;
+        for d in found.iter().skip(1) {
+            writeln!(
+                out,
+                "  {} ({})",
+                d.url,
+                d.title.as_deref().unwrap_or("no title")
+            )?;
+        }
+    }
+    store.close().await;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `wirewatch feeds import <file.opml>`: every outline with an `xmlUrl` joins the registry,
+/// with its folders as category. Bad outlines are reported by URL and skipped.
+pub async fn feeds_import(
+    cfg: &Config,
+    path: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use wirewatch_fetcher::registry;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let feeds =
+        registry::parse_opml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file = file_feeds(cfg)?;
+    let known_urls: std::collections::HashSet<String> =
+        file.iter().map(|f| f.url.clone()).collect();
+    let file_ids: std::collections::HashSet<String> = file.into_iter().map(|f| f.id).collect();
+    let store = fetcher_store(cfg).await?;
+    let registered: std::collections::HashSet<String> = store
+        .registry_feeds()
+        .await?
+        .into_iter()
+        .map(|f| f.url)
+        .collect();
+    let (mut added, mut skipped, mut invalid) = (0, 0, 0);
+    for f in feeds {
+        if known_urls.contains(&f.url) || registered.contains(&f.url) {
+            skipped += 1;
+            continue;
+        }
+        let base = registry::id_for(&f.url);
+        let mut spec = wirewatch_fetcher::FeedSpec {
+            id: base.clone(),
+            url: f.url.clone(),
+            interval_secs: None,
+            title: f.title,
+            category: f.category,
+        };
+        if let Err(e) = wirewatch_fetcher::feeds::check_spec(&spec, &format!("outline {:?}", f.url))
+        {
+            writeln!(out, "skipped: {e}")?;
+            invalid += 1;
+            continue;
+        }
+        let mut n = 2;
+        loop {
+            if !file_ids.contains(&spec.id) && store.registry_add(&spec).await? {
+                added += 1;
+                break;
+            }
+            spec.id = format!("{base}-{n}");
+            n += 1;
+        }
+    }
+    store.close().await;
+    writeln!(
+        out,
+        "{}: {added} feed(s) added, {skipped} already known, {invalid} invalid",
+        path.display()
+    )?;
+    Ok(if invalid > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `wirewatch feeds export`: OPML 2.0 of every feed (file and registry), folders by category.
+pub async fn feeds_export(cfg: &Config, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut feeds = file_feeds(cfg)?;
+    let store = fetcher_store(cfg).await?;
+    feeds.extend(store.registry_feeds().await?);
+    store.close().await;
+    out.write_all(wirewatch_fetcher::registry::to_opml(&feeds).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wirewatch feeds list`: each feed with its source, health, last success, next poll and
+/// last error.
+pub async fn feeds_list(cfg: &Config, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let file = file_feeds(cfg)?;
+    let store = fetcher_store(cfg).await?;
+    let registry = store.registry_feeds().await?;
+    let states: std::collections::HashMap<String, wirewatch_fetcher::state::FeedState> = store
+        .feed_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    store.close().await;
+    let rows = file
+        .iter()
+        .map(|f| (f, "file"))
+        .chain(registry.iter().map(|f| (f, "registry")));
+    for (f, source) in rows {
+        let st = states.get(&f.id);
+        if json {
+            serde_json::to_writer(
+                &mut *out,
+                &serde_json::json!({
+                    "id": f.id, "url": st.map(|s| s.url.as_str()).unwrap_or(&f.url), "source": source,
+                    "title": f.title, "category": f.category,
+                    "status": st.map(|s| s.status.as_str()).unwrap_or("never polled"),
+                    "consecutive_failures": st.map(|s| s.consecutive_failures),
+                    "last_success_at": st.and_then(|s| s.last_success_at.clone()),
+                    "next_poll_at": st.and_then(|s| s.next_poll_at.clone()),
+                    "last_error": st.and_then(|s| s.last_error.clone()),
+                }),
+            )?;
+            writeln!(out)?;
+        } else {
+            let short = |t: &Option<String>| {
+                t.as_deref()
+                    .map(|v| v.get(..16).unwrap_or(v).replace('T', " "))
+                    .unwrap_or_else(|| "-".into())
+            };
+            writeln!(
+                out,
+                "{:<28} {:<8} {:<12} ok {:<16} next {:<16} {}{}",
+                f.id,
+                source,
+                st.map(|s| s.status.as_str()).unwrap_or("never polled"),
+                short(&st.and_then(|s| s.last_success_at.clone())),
+                short(&st.and_then(|s| s.next_poll_at.clone())),
+                st.map(|s| s.url.as_str()).unwrap_or(&f.url),
+                st.and_then(|s| s.last_error.as_deref())
+                    .map(|e| format!("\n{:<28} error: {e}", ""))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wirewatch feeds remove <id>`: drop a registry feed (and its state); file feeds are
+/// removed by editing the file.
+pub async fn feeds_remove(cfg: &Config, id: &str, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if file_feeds(cfg)?.iter().any(|f| f.id == id) {
+        anyhow::bail!(
+            "feed {id:?} is defined in the feeds file {}; remove it there",
+            cfg.fetcher.feeds_file.display()
+        );
+    }
+    let store = fetcher_store(cfg).await?;
+    let removed = store.registry_remove(id).await?;
+    store.close().await;
+    if !removed {
+        anyhow::bail!("no feed {id:?} in the registry (wirewatch feeds list shows them)");
+    }
+    writeln!(out, "removed {id}")?;
+    Ok(ExitCode::SUCCESS)
+}
