@@ -31,9 +31,10 @@ pub struct ClassifierConfig {
     /// the topic's nearest ancestor-or-self among the model's labels (0 if none).
     pub model_weight: f64,
     /// Languages (ISO 639-1) the taxonomy's terms are written in. When a story's language is
-    /// detected confidently and is not one of these, no rule topics and no severity are
-    /// assigned (entities still are, and a trained model still scores its labels): better no
-    /// topic than a false one. Empty: always apply.
+    /// not one of these, no rule topics and no severity are assigned (entities still are, and
+    /// a trained model still scores its labels): better no topic than a false one. The
+    /// detector's best guess decides, even when it is not confident enough to be reported as
+    /// the story's language. Empty: always apply.
     pub rule_languages: Vec<String>,
     /// Mentions in the first this many bytes of the body count as "lead" mentions for
     /// entity salience.

@@ -260,12 +260,11 @@ impl Classifier {
         let body = body_of(&story);
         let body = truncate(&body, MAX_TEXT_BYTES);
         let language = language::detect(title, body);
-        let rules_apply = match &language {
-            Some(d) => {
-                self.rule_languages.is_empty() || self.rule_languages.iter().any(|l| l == d.code)
-            }
-            None => true,
-        };
+        // The rules apply to the rule languages, and when the language is unknown; a probable
+        // other language counts even if it is not reported (`language::Detected::gate`).
+        let gate = language.as_ref().and_then(language::Detected::gate);
+        let rules_apply = self.rule_languages.is_empty()
+            || gate.is_none_or(|c| self.rule_languages.iter().any(|l| l == c));
         // One pass per text finds the candidates of every list; scratch buffers are reused
         // across the stories a thread classifies.
         let parts = SCRATCH.with_borrow_mut(|scratch| {
@@ -413,14 +412,24 @@ impl Classifier {
             })
             .collect();
         let rules_skipped = (!rules_apply).then(|| {
+            let (code, how) = match &language {
+                Some(d) if d.reliable => (d.code, String::new()),
+                Some(d) => (
+                    d.code,
+                    format!(" (probable, confidence {:.2})", d.confidence),
+                ),
+                None => ("", String::new()),
+            };
             format!(
-                "language {:?} is not in rule_languages {:?}: no rule topics, no severity",
-                language.as_ref().map_or("", |l| l.code),
+                "language {code:?}{how} is not in rule_languages {:?}: no rule topics, no severity",
                 self.rule_languages
             )
         });
-        let (detected_language, language_confidence) = match language {
-            Some(d) => (Some(d.code.to_string()), Some(d.confidence)),
+        let (detected_language, language_confidence) = match language
+            .as_ref()
+            .and_then(|d| Some((d.reported()?, d.confidence)))
+        {
+            Some((code, confidence)) => (Some(code.to_string()), Some(confidence)),
             None => (None, None),
         };
         Parts {
