@@ -13,6 +13,7 @@
 //! | `wirewatch_fetcher_missed_items_total` | counter | `stage` |
 //! | `wirewatch_fetcher_host_backoffs_total` | counter | `stage` |
 //! | `wirewatch_fetcher_poll_interval_seconds` | histogram | `stage` |
+//! | `wirewatch_fetcher_items_per_fetch` | histogram | `stage` |
 
 use std::sync::LazyLock;
 use wirewatch_runtime::metrics::must;
@@ -56,6 +57,8 @@ pub struct FetcherMetrics {
     /// `wirewatch_fetcher_poll_interval_seconds{stage}`: the delay chosen before a feed's
     /// next poll after a successful one (publishing rate, bounds, server hints).
     pub poll_interval: HistogramVec,
+    /// `wirewatch_fetcher_items_per_fetch{stage}`: items in each feed document fetched (200).
+    pub items_per_fetch: HistogramVec,
 }
 
 static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
@@ -101,6 +104,12 @@ static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
         "Whole-host pauses after several of the host's feeds were throttled (429/503).",
         &["stage"]
     )),
+    items_per_fetch: must(register_histogram_vec!(
+        "wirewatch_fetcher_items_per_fetch",
+        "Items in each feed document fetched (200 responses).",
+        &["stage"],
+        vec![0.0, 1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+    )),
     poll_interval: must(register_histogram_vec!(
         "wirewatch_fetcher_poll_interval_seconds",
         "Delay chosen before a feed's next poll after a successful one.",
@@ -133,6 +142,7 @@ pub fn touch() {
     m.missed_items.with_label_values(&[STAGE]);
     m.host_backoffs.with_label_values(&[STAGE]);
     m.poll_interval.with_label_values(&[STAGE]);
+    m.items_per_fetch.with_label_values(&[STAGE]);
 }
 
 #[cfg(test)]

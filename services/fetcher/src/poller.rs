@@ -386,6 +386,9 @@ async fn poll_once(
         }
         Ok(Some((info, stories, validators))) => {
             m.fetches.with_label_values(&[STAGE, "ok"]).inc();
+            m.items_per_fetch
+                .with_label_values(&[STAGE])
+                .observe(info.items as f64);
             let returned = stories.len();
             let dates: Vec<_> = stories.iter().filter_map(|s| s.published).collect();
             if let Some(gap) = schedule::mean_gap(&dates) {

@@ -698,3 +698,130 @@ async fn a_running_fetcher_follows_the_registry() {
     task.await.unwrap().unwrap();
     store.close().await;
 }
+
+// ---- Servers that misbehave on purpose.
+
+/// `/bomb`: 64 KiB of gzip that inflates to 64 MiB; `/slow`: one byte every 300 ms, forever;
+/// `/limited`: 429 with `Retry-After: 2`, recording when each request came.
+async fn serve_misbehaving() -> (String, Routes) {
+    use std::io::Write as _;
+    let r = Routes::default();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = Bytes::from(gz.finish().unwrap());
+    let app = Router::new()
+        .route(
+            "/bomb",
+            get(move || {
+                let bomb = bomb.clone();
+                async move {
+                    (
+                        [
+                            (header::CONTENT_ENCODING, "gzip"),
+                            (header::CONTENT_TYPE, "application/rss+xml"),
+                        ],
+                        bomb,
+                    )
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                let s = futures::stream::unfold((), |()| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Some((Ok::<_, std::io::Error>(Bytes::from_static(b" ")), ()))
+                });
+                Body::from_stream(s).into_response()
+            }),
+        )
+        .route(
+            "/limited",
+            get({
+                let r = r.clone();
+                move || {
+                    let r = r.clone();
+                    async move {
+                        r.hits
+                            .lock()
+                            .unwrap()
+                            .push(("/limited".into(), std::time::Instant::now()));
+                        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "2")])
+                            .into_response()
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), r)
+}
+
+/// A gzip bomb is cut off at the body cap (counted after decompression), an endless trickle
+/// at the request timeout; neither is buffered whole.
+#[tokio::test]
+async fn gzip_bombs_and_endless_trickles_are_cut_off() {
+    let (base, _) = serve_misbehaving().await;
+    let cfg = FetcherConfig {
+        allow_private_addresses: true,
+        request_timeout_ms: 1_000,
+        ..FetcherConfig::default()
+    };
+    let client = wirewatch_fetcher::http::client(&cfg).unwrap();
+    let limits = Limits {
+        max_body_bytes: 1 << 20,
+        ..Limits::of(&cfg)
+    };
+    let e = fetch(
+        &client,
+        &format!("{base}/bomb"),
+        &Validators::default(),
+        &limits,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), "too_large", "{e}");
+    let started = std::time::Instant::now();
+    let e = fetch(
+        &client,
+        &format!("{base}/slow"),
+        &Validators::default(),
+        &limits,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), "timeout", "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the trickle was not cut off"
+    );
+}
+
+/// A 429 with `Retry-After: 2` is not asked again before those 2 seconds, even though the
+/// feed's own interval and backoff are shorter, and the feed is reported failing with the
+/// status.
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (base, routes) = serve_misbehaving().await;
+    let s = setup(&format!("{base}/limited"));
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
+    let stop = CancellationToken::new();
+    let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
+    let h: FeedHealth = next(&mut sub).await.decode().unwrap();
+    assert_eq!(h.status, FeedStatus::Failing);
+    assert_eq!(h.http_status, Some(429));
+    wait_for("a second request", || routes.count("/limited") >= 2).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let hits = routes.hits.lock().unwrap().clone();
+    let gap = hits[1].1.duration_since(hits[0].1);
+    assert!(
+        gap >= Duration::from_millis(1_900),
+        "asked again after {gap:?}"
+    );
+}
