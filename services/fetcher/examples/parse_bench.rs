@@ -1,8 +1,21 @@
-//! Parse + normalise throughput on real feeds, next to a bare quick-xml pass over the same
-//! bytes (every event read, nothing kept: the practical floor for an XML feed parser) and
-//! feed-rs alone (no pre-pass, no normalisation).
+//! Parse + normalise throughput on real feeds, in one run, next to:
+//! - a bare quick-xml pass over the same bytes (every event read, nothing kept: the practical
+//!   limit for an XML feed parser);
+//! - feed-rs alone (no pre-pass, no normalisation);
+//! - wirewatch's reference path (pre-pass + feed-rs + extension scan + normaliser);
+//! - wirewatch as deployed (`parse_feed`: the fast path when it accepts the feed);
+//! - Python's fastfeedparser and feedparser (`bench/peers.py`), when `PARSE_BENCH_PYTHON`
+//!   names a Python that has them; measured feed by feed between the Rust measurements, so
+//!   that all of them see the same load.
 //!
-//! `cargo run --release -p wirewatch-fetcher --example parse_bench [seconds-per-case]`
+//! ```sh
+//! python3 -m venv /tmp/peers && /tmp/peers/bin/pip install fastfeedparser feedparser
+//! PARSE_BENCH_PYTHON=/tmp/peers/bin/python \
+//!   cargo run --release -p wirewatch-fetcher --example parse_bench -- [seconds-per-case]
+//! ```
+//!
+//! `parse_bench profile [seconds] [name-part]` runs only `parse_feed` over the feeds (those
+//! whose path contains `name-part`), for a profiler.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -10,18 +23,17 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use quick_xml::events::Event;
-use wirewatch_fetcher::parse::parse_feed;
+use wirewatch_fetcher::parse::{parse_feed, parse_feed_via, Route};
 use wirewatch_proto::v1::FeedRef;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/feeds");
 
 /// Real outlets' feeds, 15–130 items (plus one 730-item podcast feed).
-const FEEDS: [&str; 7] = [
+const FEEDS: [&str; 6] = [
     "rss-parser/test/input/itunes-missing-image.rss",
     "rss-parser/test/input/rss-1.rss",
     "rss-parser/test/input/guardian.rss",
     "rss-parser/test/input/heise.atom",
-    "feedjira/historical_sample_feeds_082e4a9/spec/sample_feeds/ZedShaw.xml",
     "miniflux/internal/reader/parser/testdata/rdf_UTF8.xml",
     "rss-parser/test/input/giantbomb-podcast.rss",
 ];
@@ -31,7 +43,7 @@ fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
     f(); // warm up
     let start = Instant::now();
     let mut n = 0u32;
-    while start.elapsed() < budget {
+    while start.elapsed() < budget || n == 0 {
         f();
         n += 1;
     }
@@ -60,11 +72,53 @@ fn quick_xml_pass(bytes: &[u8]) -> (usize, usize) {
     (events, errors)
 }
 
+/// Seconds per parse of (fastfeedparser, feedparser) for `path`, from `bench/peers.py`.
+fn python_peers(python: &str, secs: f64, path: &str) -> (Option<f64>, Option<f64>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/peers.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(secs.to_string())
+        .arg(path)
+        .output();
+    let Ok(out) = out else {
+        return (None, None);
+    };
+    let line = String::from_utf8_lossy(&out.stdout);
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
+        println!(
+            "  (peers.py: {})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return (None, None);
+    };
+    let s = |k: &str| {
+        if let Some(e) = v[k]["error"].as_str() {
+            println!("  ({k} failed: {e})");
+        }
+        v[k]["s"].as_f64()
+    };
+    (s("fastfeedparser"), s("feedparser"))
+}
+
+/// Seconds per parse of every contender on one feed.
+#[derive(Default, Clone, Copy)]
+struct Times {
+    qxml: f64,
+    feedrs: f64,
+    reference: f64,
+    ww: f64,
+    ffp: Option<f64>,
+    fp: Option<f64>,
+}
+
 fn main() {
-    let secs: f64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let profile = args.first().is_some_and(|a| a == "profile");
+    if profile {
+        args.remove(0);
+    }
+    let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(2.0);
+    let python = std::env::var("PARSE_BENCH_PYTHON").ok();
     let budget = Duration::from_secs_f64(secs);
     let feed = FeedRef {
         id: "bench".into(),
@@ -72,60 +126,122 @@ fn main() {
         title: None,
     };
     let base = url::Url::parse(&feed.url).unwrap();
+    if profile {
+        let only = args.get(1).cloned().unwrap_or_default();
+        let docs: Vec<Vec<u8>> = FEEDS
+            .iter()
+            .filter(|rel| rel.contains(&only))
+            .map(|rel| std::fs::read(format!("{CORPUS}/{rel}")).expect(rel))
+            .collect();
+        let t = time(budget, || {
+            for d in &docs {
+                let _ = black_box(parse_feed(black_box(d), &feed, Some(&base), Utc::now()));
+            }
+        });
+        let mb: f64 = docs.iter().map(|d| d.len() as f64 / 1e6).sum();
+        println!("parse_feed: {:.1} MB/s over all feeds", mb / t);
+        return;
+    }
     println!(
-        "{:<34} {:>7} {:>6} {:>10} {:>11} {:>10} {:>11} {:>7}",
-        "feed", "KiB", "items", "qxml MB/s", "feedrs MB/s", "ww MB/s", "ww items/s", "ww/qxml"
+        "{:<28} {:>5} {:>5} {:>4} | {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} {:>7}",
+        "feed (MB/s)",
+        "KiB",
+        "items",
+        "path",
+        "qxml",
+        "feed-rs",
+        "ww-ref",
+        "ww",
+        "ffp",
+        "fp",
+        "ww item/s",
+        "ww/qxml",
+        "ww/ffp"
     );
-    let (mut total_bytes, mut total_items) = (0f64, 0f64);
-    let (mut t_q, mut t_w, mut t_f) = (0f64, 0f64, 0f64);
+    let (mut bytes_all, mut items_all) = (0f64, 0f64);
+    let mut sum = Times::default();
+    let (mut ffp_all, mut fp_all) = (Some(0f64), Some(0f64));
     for rel in FEEDS {
-        let bytes = std::fs::read(format!("{CORPUS}/{rel}")).expect(rel);
+        let path = format!("{CORPUS}/{rel}");
+        let bytes = std::fs::read(&path).expect(rel);
         let (_, stories) = parse_feed(&bytes, &feed, Some(&base), Utc::now()).expect(rel);
+        let fast = parse_feed_via(Route::Fast, &bytes, None, &feed, Some(&base), Utc::now())
+            .expect(rel)
+            .is_some();
         let (events, errors) = quick_xml_pass(&bytes);
         if errors > 0 {
             println!("  ({rel}: quick-xml {events} events, {errors} errors)");
         }
-        let q = time(budget, || {
-            black_box(quick_xml_pass(black_box(&bytes)));
-        });
-        let f = time(budget, || {
-            let _ = black_box(feed_rs::parser::parse(black_box(&bytes[..])));
-        });
-        let w = time(budget, || {
-            let _ = black_box(parse_feed(
-                black_box(&bytes),
-                &feed,
-                Some(&base),
-                Utc::now(),
-            ));
-        });
+        let t = Times {
+            qxml: time(budget, || {
+                black_box(quick_xml_pass(black_box(&bytes)));
+            }),
+            feedrs: time(budget, || {
+                let _ = black_box(feed_rs::parser::parse(black_box(&bytes[..])));
+            }),
+            reference: time(budget, || {
+                let _ = black_box(parse_feed_via(
+                    Route::Reference,
+                    black_box(&bytes),
+                    None,
+                    &feed,
+                    Some(&base),
+                    Utc::now(),
+                ));
+            }),
+            ww: time(budget, || {
+                let _ = black_box(parse_feed(
+                    black_box(&bytes),
+                    &feed,
+                    Some(&base),
+                    Utc::now(),
+                ));
+            }),
+            ffp: None,
+            fp: None,
+        };
+        let (ffp, fp) = match &python {
+            Some(py) => python_peers(py, secs, &path),
+            None => (None, None),
+        };
+        let t = Times { ffp, fp, ..t };
         let mb = bytes.len() as f64 / 1e6;
         let name = rel.rsplit('/').next().unwrap_or(rel);
-        println!(
-            "{name:<34} {:>7.0} {:>6} {:>10.1} {:>11.1} {:>10.1} {:>11.0} {:>6.2}x",
-            bytes.len() as f64 / 1024.0,
-            stories.len(),
-            mb / q,
-            mb / f,
-            mb / w,
-            stories.len() as f64 / w,
-            q / w
+        print_row(
+            name,
+            mb,
+            stories.len() as f64,
+            if fast { "fast" } else { "ref" },
+            &t,
         );
-        total_bytes += mb;
-        total_items += stories.len() as f64;
-        t_q += q;
-        t_w += w;
-        t_f += f;
+        bytes_all += mb;
+        items_all += stories.len() as f64;
+        sum.qxml += t.qxml;
+        sum.feedrs += t.feedrs;
+        sum.reference += t.reference;
+        sum.ww += t.ww;
+        ffp_all = ffp_all.zip(ffp).map(|(a, b)| a + b);
+        fp_all = fp_all.zip(fp).map(|(a, b)| a + b);
     }
+    sum.ffp = ffp_all;
+    sum.fp = fp_all;
+    print_row("ALL (one pass each)", bytes_all, items_all, "", &sum);
+}
+
+fn print_row(name: &str, mb: f64, items: f64, path: &str, t: &Times) {
+    let rate = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{:.1}", mb / s));
     println!(
-        "{:<34} {:>7.0} {:>6.0} {:>10.1} {:>11.1} {:>10.1} {:>11.0} {:>6.2}x",
-        "ALL (sum of one pass each)",
-        total_bytes * 1e6 / 1024.0,
-        total_items,
-        total_bytes / t_q,
-        total_bytes / t_f,
-        total_bytes / t_w,
-        total_items / t_w,
-        t_q / t_w
+        "{name:<28} {:>5.0} {:>5.0} {path:>4} | {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8} {:>8} | {:>9.0} {:>6.2}x {:>6}",
+        mb * 1e6 / 1024.0,
+        items,
+        mb / t.qxml,
+        mb / t.feedrs,
+        mb / t.reference,
+        mb / t.ww,
+        rate(t.ffp),
+        rate(t.fp),
+        items / t.ww,
+        t.qxml / t.ww,
+        t.ffp.map_or("-".to_string(), |f| format!("{:.2}x", f / t.ww)),
     );
 }
