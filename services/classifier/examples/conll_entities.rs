@@ -3,8 +3,11 @@
 //! never copied).
 //!
 //! ```text
-//! cargo run --release -p wirewatch-classifier --example conll_entities -- [eng.testb]
+//! cargo run --release -p wirewatch-classifier --example conll_entities -- [eng.testb] [--organisations FILE]
 //! ```
+//!
+//! `--organisations FILE` evaluates another organisations list (e.g. the extended one of the
+//! `entity_lists` example) instead of `config/organisations.toml`.
 //!
 //! The files have no `-DOCSTART-` lines, so documents are rebuilt from Reuters datelines: a
 //! short sentence ending in a `1996-MM-DD` token starts a document together with the
@@ -113,8 +116,18 @@ fn read_docs(path: &PathBuf) -> Vec<Doc> {
 
 fn main() {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let path = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let organisations = args
+        .iter()
+        .position(|a| a == "--organisations")
+        .map(|i| {
+            let p = PathBuf::from(args.get(i + 1).expect("--organisations FILE"));
+            args.drain(i..=i + 1);
+            p
+        })
+        .unwrap_or_else(|| root.join("config/organisations.toml"));
+    let path = args
+        .first()
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/corpus/entities/conll2003/eng.testb"));
     let docs = read_docs(&path);
@@ -151,10 +164,8 @@ fn main() {
         }
     }
     // Our list forms per kind, for in-list recall.
-    let list_forms = |file: &str, table: &str| -> HashSet<String> {
-        let v: toml::Value =
-            toml::from_str(&std::fs::read_to_string(root.join("config").join(file)).unwrap())
-                .unwrap();
+    let list_forms = |file: &PathBuf, table: &str| -> HashSet<String> {
+        let v: toml::Value = toml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let mut out = HashSet::new();
         for e in v[table].as_array().unwrap() {
             out.insert(e["name"].as_str().unwrap().to_lowercase());
@@ -164,10 +175,15 @@ fn main() {
         }
         out
     };
-    let people_forms = list_forms("people.toml", "person");
-    let org_forms = list_forms("organisations.toml", "organisation");
+    let people_forms = list_forms(&root.join("config/people.toml"), "person");
+    let org_forms = list_forms(&organisations, "organisation");
+    println!("organisations: {}", organisations.display());
 
-    let c = Classifier::load(&ClassifierConfig::with_config_dir(root.join("config"))).unwrap();
+    let c = Classifier::load(&ClassifierConfig {
+        organisations_file: organisations.clone(),
+        ..ClassifierConfig::with_config_dir(root.join("config"))
+    })
+    .unwrap();
     // (tp, predicted, gold) for countries; (correct, predicted, gold all, gold in-list, found in-list)
     let (mut ctp, mut cpred, mut cgold, mut clenient) = (0usize, 0usize, 0usize, 0usize);
     let mut stats: HashMap<&str, [usize; 5]> = HashMap::new();

@@ -104,8 +104,12 @@ struct PersonSpec {
     name: String,
     #[serde(default)]
     aliases: Vec<String>,
+    /// ISO 3166-1 alpha-2 code of the country the role belongs to.
     #[serde(default)]
     country: Option<String>,
+    /// Id (in the organisations file) of the international organisation the role belongs to.
+    #[serde(default)]
+    organisation: Option<String>,
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
@@ -468,10 +472,11 @@ impl EntityList {
     }
 
     /// Load `config/people.toml`; `countries` are the known codes (a person's `country` must be
-    /// one of them).
+    /// one of them), `organisations` the known organisation ids (likewise `organisation`).
     pub fn load_people(
         path: &Path,
         countries: &HashSet<String>,
+        organisations: &EntityList,
     ) -> Result<(Self, String), ClassifierError> {
         let (file, text): (PeopleFile, String) = load_toml(path)?;
         let mut seen = HashSet::new();
@@ -486,6 +491,16 @@ impl EntityList {
                         entry,
                         "country",
                         format!("{c:?} is not a code in the countries file"),
+                    ));
+                }
+            }
+            if let Some(o) = &p.organisation {
+                if !organisations.ids.contains(o) {
+                    return Err(ClassifierError::invalid(
+                        path,
+                        entry,
+                        "organisation",
+                        format!("{o:?} is not an id in the organisations file"),
                     ));
                 }
             }

@@ -147,7 +147,8 @@ impl Classifier {
             .transpose()?;
         let (countries, codes, countries_text) = EntityList::load_countries(&cfg.countries_file)?;
         let (organisations, orgs_text) = EntityList::load_organisations(&cfg.organisations_file)?;
-        let (people, people_text) = EntityList::load_people(&cfg.people_file, &codes)?;
+        let (people, people_text) =
+            EntityList::load_people(&cfg.people_file, &codes, &organisations)?;
         let (model, model_text) = match &cfg.model_file {
             None => (None, String::new()),
             Some(path) => {

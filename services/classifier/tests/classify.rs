@@ -529,6 +529,14 @@ fn loading_errors_name_file_entry_and_field() {
         "{e}"
     );
     let e = load_err(
+        "people.toml",
+        "[[person]]\nid = \"p\"\nname = \"P\"\norganisation = \"nope\"\n",
+    );
+    assert!(
+        e.contains("person #1 (id \"p\")") && e.contains("`organisation`") && e.contains("nope"),
+        "{e}"
+    );
+    let e = load_err(
         "organisations.toml",
         "[[organisation]]\nid = \"o\"\nnam = \"O\"\n",
     );
@@ -549,6 +557,29 @@ fn loading_errors_name_file_entry_and_field() {
         e.contains("cannot read") && e.contains("taxonomy.toml"),
         "{e}"
     );
+}
+
+/// Each shipped person says who they are: a role, and the country or the international
+/// organisation it belongs to.
+#[test]
+fn shipped_people_have_a_role_and_a_country_or_organisation() {
+    let people: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("config/people.toml")).unwrap())
+            .unwrap();
+    let people = people["person"].as_array().unwrap();
+    assert!(people.len() >= 70, "{}", people.len());
+    for p in people {
+        let has = |k: &str| {
+            p.get(k)
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| !s.is_empty())
+        };
+        assert!(has("role"), "no role: {p}");
+        assert!(
+            has("country") || has("organisation"),
+            "no country or organisation: {p}"
+        );
+    }
 }
 
 #[test]
