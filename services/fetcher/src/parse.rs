@@ -32,11 +32,13 @@ use wirewatch_proto::v1::{FeedRef, RawStory};
 use crate::error::FetcherError;
 use crate::recover;
 
+mod charset;
 mod date;
 mod doc;
 mod html;
 mod scan;
 
+pub use charset::to_utf8;
 pub use date::parse_date;
 use doc::{Doc, DocEntry};
 
@@ -144,15 +146,28 @@ pub fn parse_feed_via(
             _ => reference(Cow::Borrowed(bytes), feed, base_url, fetched_at).map(Some),
         };
     }
-    let text = to_utf8(bytes, http_charset);
     if route != Route::Reference {
-        if let Some(doc) = scan::scan(&text, true) {
-            return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
+        // Presumed UTF-8 goes to the scanner as bytes: quick-xml validates every event, so the
+        // document is not validated twice; invalid bytes fail the scan and take the reference
+        // path, whose `to_utf8` chooses another encoding.
+        let scanned = match charset::presumed_utf8(bytes, http_charset) {
+            Some(body) => {
+                scan::scan(body, true).map(|doc| normalise(doc, feed, base_url, fetched_at))
+            }
+            None => {
+                let text = to_utf8(bytes, http_charset);
+                scan::scan(text.as_bytes(), true)
+                    .map(|doc| normalise(doc, feed, base_url, fetched_at))
+            }
+        };
+        if let Some(parsed) = scanned {
+            return Ok(Some(parsed));
         }
         if route == Route::Fast {
             return Ok(None);
         }
     }
+    let text = to_utf8(bytes, http_charset);
     reference(prepare_text(text), feed, base_url, fetched_at).map(Some)
 }
 
@@ -193,10 +208,7 @@ fn reference(
     };
     let mut doc = Doc::from_feed_rs(parsed);
     if doc.kind == Some(FeedKind::Rss) {
-        if let Some(scanned) = std::str::from_utf8(&used)
-            .ok()
-            .and_then(|t| scan::scan(t, false))
-        {
+        if let Some(scanned) = scan::scan(&used, false) {
             doc.supplement(scanned);
         }
     }
@@ -646,57 +658,6 @@ fn is_json(bytes: &[u8]) -> bool {
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{')
-}
-
-/// Decode an XML document to UTF-8, choosing the encoding from (in order) a byte-order mark,
-/// the XML declaration, the HTTP charset, valid UTF-8, else windows-1252. A declaration that
-/// claims UTF-8 for bytes that are not is ignored. When the document was transcoded, its XML
-/// declaration is removed (it would name the old encoding).
-pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
-    use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
-    let (bom_enc, bom_len) = match Encoding::for_bom(bytes) {
-        Some((e, n)) => (Some(e), n),
-        None => (None, 0),
-    };
-    let body = &bytes[bom_len..];
-    let valid_utf8 = std::str::from_utf8(body).ok();
-    let declared = declared_encoding(body).and_then(|l| Encoding::for_label(l.as_bytes()));
-    let hinted = http_charset.and_then(|l| Encoding::for_label(l.trim().as_bytes()));
-    let mut enc = bom_enc.or(declared).or(hinted).unwrap_or(UTF_8);
-    if enc == UTF_8 && valid_utf8.is_none() {
-        enc = hinted.filter(|h| *h != UTF_8).unwrap_or(WINDOWS_1252);
-    }
-    // Encodings that are ASCII-incompatible and only reachable by declaration (UTF-16 without a
-    // BOM cannot carry an ASCII declaration we could have read): fall back to UTF-8 rules.
-    if enc == UTF_8 {
-        if let Some(s) = valid_utf8 {
-            return Cow::Borrowed(s);
-        }
-    }
-    let (decoded, _) = enc.decode_without_bom_handling(body);
-    Cow::Owned(drop_xml_declaration(&decoded).to_string())
-}
-
-/// The `encoding` of a leading `<?xml … ?>` declaration.
-fn declared_encoding(body: &[u8]) -> Option<String> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    let head = &body[start..body.len().min(start + 512)];
-    if !head.starts_with(b"<?xml") {
-        return None;
-    }
-    let end = head.windows(2).position(|w| w == b"?>")?;
-    let decl = String::from_utf8_lossy(&head[..end]);
-    attr_value(&decl[5..], "encoding").map(|(_, v)| v.to_string())
-}
-
-fn drop_xml_declaration(s: &str) -> &str {
-    let t = s.trim_start();
-    if t.starts_with("<?xml") {
-        if let Some(end) = t.find("?>") {
-            return &t[end + 2..];
-        }
-    }
-    s
 }
 
 /// RSS versions feed-rs dispatches on.

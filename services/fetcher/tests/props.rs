@@ -1,12 +1,14 @@
-//! Property tests on the pre-pass and normaliser: no input makes them panic, and entity
-//! expansion (billion laughs) stays bounded. `cargo test -p wirewatch-fetcher --test props`.
+//! Property tests on the pre-pass and normaliser: no input makes them panic, entity expansion
+//! (billion laughs) stays bounded, the fast parse path agrees with the reference path on
+//! mutated real feeds, and any text survives UTF-16/32 with or without a byte-order mark.
+//! `cargo test -p wirewatch-fetcher --test props`.
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use wirewatch_fetcher::parse::{
-    fix_rss_version, html_to_text, parse_feed, parse_feed_with_charset, plain_line, to_utf8,
-    MAX_TEXT_BYTES, MAX_TITLE_BYTES, PANIC_DETAIL,
+    fix_rss_version, html_to_text, parse_feed, parse_feed_via, parse_feed_with_charset, plain_line,
+    to_utf8, Route, MAX_TEXT_BYTES, MAX_TITLE_BYTES, PANIC_DETAIL,
 };
 use wirewatch_fetcher::recover;
 use wirewatch_proto::v1::FeedRef;
@@ -144,6 +146,12 @@ proptest! {
         if let Err(e) = &r {
             prop_assert!(!e.to_string().contains(PANIC_DETAIL), "feed-rs panicked");
         }
+        // Wherever the fast path takes the mutant, the reference path says the same.
+        if let Ok(Some(fast)) = parse_feed_via(Route::Fast, &bytes, None, &feed(), Some(&base), now()) {
+            let reference = parse_feed_via(Route::Reference, &bytes, None, &feed(), Some(&base), now());
+            let reference = reference.ok().flatten();
+            prop_assert_eq!(reference.as_ref(), Some(&fast));
+        }
         if let Ok((info, stories)) = r {
             prop_assert!(info.items >= stories.len());
             for s in &stories {
@@ -152,6 +160,42 @@ proptest! {
                 prop_assert!(s.content.as_ref().is_none_or(|t| t.len() <= MAX_TEXT_BYTES));
             }
         }
+    }
+}
+
+/// `text` as UTF-16 or UTF-32, little- or big-endian, with or without a byte-order mark.
+fn encode(text: &str, wide: bool, le: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut unit = |u: u32| match (wide, le) {
+        (true, true) => out.extend(u.to_le_bytes()),
+        (true, false) => out.extend(u.to_be_bytes()),
+        (false, true) => out.extend((u as u16).to_le_bytes()),
+        (false, false) => out.extend((u as u16).to_be_bytes()),
+    };
+    if bom {
+        unit(0xFEFF);
+    }
+    if wide {
+        text.chars().for_each(|c| unit(u32::from(c)));
+    } else {
+        text.encode_utf16().for_each(|u| unit(u32::from(u)));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A document starting with `<` (as every XML feed does, a declaration aside) comes back
+    /// intact from UTF-16/32, with or without a byte-order mark, whatever the HTTP charset
+    /// claims.
+    #[test]
+    fn utf16_and_utf32_round_trip(body in "[^\u{0}\u{feff}]{0,64}", wide: bool, le: bool, bom: bool,
+                                  charset in prop::option::of(prop::sample::select(vec!["utf-8", "iso-8859-1", "utf-16", "koi8-r"]))) {
+        let text = format!("<rss>{body}</rss>");
+        let bytes = encode(&text, wide, le, bom);
+        let decoded = to_utf8(&bytes, charset);
+        prop_assert_eq!(decoded.as_ref(), text.as_str());
     }
 }
 

@@ -170,7 +170,7 @@ impl LinkAcc {
 }
 
 /// Read `xml` into a [`Doc`]; `None` when it is not RSS/Atom or (strict) anything unusual.
-pub(crate) fn scan(xml: &str, strict: bool) -> Option<Doc<'_>> {
+pub(crate) fn scan(xml: &[u8], strict: bool) -> Option<Doc<'_>> {
     Scanner::new(strict).run(xml)
 }
 
@@ -221,11 +221,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn run(mut self, xml: &'a str) -> Option<Doc<'a>> {
-        if self.strict && xml.as_bytes().contains(&0) {
+    /// Read `xml` (UTF-8: every event is validated as it is read).
+    fn run(mut self, xml: &'a [u8]) -> Option<Doc<'a>> {
+        if self.strict && memchr::memchr(0, xml).is_some() {
             return None;
         }
-        let mut reader = Reader::from_str(xml);
+        let mut reader = Reader::from_reader(xml);
         reader.config_mut().expand_empty_elements = true;
         reader.config_mut().trim_markup_names_in_closing_tags = true;
         loop {
@@ -854,7 +855,7 @@ mod tests {
           <item><dc:title>DC &amp; title</dc:title><guid> g </guid><pubDate>Tue, 15 Nov 2022 20:15:04 GMT</pubDate>
             <atom:link rel="alternate" href="http://c/"/><description><![CDATA[<p>x</p>]]></description></item>
           </channel></rss>"#;
-        let d = scan(x, true).unwrap();
+        let d = scan(x.as_bytes(), true).unwrap();
         assert_eq!(d.ext.title.as_deref(), Some("T"));
         assert_eq!(d.ext.link.as_deref(), Some("http://b/"));
         let e = &d.entries[0];
@@ -883,11 +884,11 @@ mod tests {
             "<rss><channel><title>x</titl></channel></rss>",
             "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"/>",
         ] {
-            assert!(scan(x, true).is_none(), "{x}");
+            assert!(scan(x.as_bytes(), true).is_none(), "{x}");
         }
         // The lenient scan reads what it can.
         let d = scan(
-            "<rss><channel><item><dc:title>x</dc:title></item></channel></rss>",
+            b"<rss><channel><item><dc:title>x</dc:title></item></channel></rss>",
             false,
         )
         .unwrap();
@@ -901,7 +902,7 @@ mod tests {
           <entry><id>urn:1</id><title>E</title><author><name>N</name><email>e@x</email></author>
           <link rel="enclosure" href="http://m/"/><link rel="alternate" href="http://e/1"/>
           <updated>2024-01-02T03:04:05Z</updated><category term="t" label="L"/><content type="html" xml:lang="en">&lt;p&gt;c</content></entry></feed>"#;
-        let d = scan(x, true).unwrap();
+        let d = scan(x.as_bytes(), true).unwrap();
         assert_eq!(d.kind, Some(FeedKind::Atom));
         assert_eq!(d.language.as_deref(), Some("de"));
         assert_eq!(d.title.as_deref(), Some("A <b>"));
