@@ -35,6 +35,9 @@ fn main() {
     if matches!(what, "all" | "speed") {
         speed();
     }
+    if matches!(what, "all" | "stream") {
+        stream();
+    }
     if what == "lshsim" {
         lsh_sim();
     }
@@ -44,12 +47,30 @@ fn main() {
     }
 }
 
+/// The default configuration, with the cluster settings overridden by `CLUSTER_THRESHOLD`,
+/// `CLUSTER_BONUS`, `CLUSTER_PENALTY` from the environment (for comparisons).
+fn cluster_cfg_from_env() -> DedupConfig {
+    let get = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let d = DedupConfig::default();
+    DedupConfig {
+        cluster_threshold: get("CLUSTER_THRESHOLD", d.cluster_threshold),
+        cluster_entity_bonus: get("CLUSTER_BONUS", d.cluster_entity_bonus),
+        cluster_entity_penalty: get("CLUSTER_PENALTY", d.cluster_entity_penalty),
+        ..d
+    }
+}
+
 fn bbc() {
     let Some((arts, pairs)) = synth::load_bbc() else {
         println!("bbc corpus missing");
         return;
     };
-    let cfg = DedupConfig::default();
+    let cfg = cluster_cfg_from_env();
     let mut ix = Index::new();
     let mut verdicts = HashMap::new();
     for (i, a) in arts.iter().enumerate() {
@@ -115,7 +136,12 @@ fn bbc() {
         })
         .collect();
     joins.sort_by(|a, b| a.0.cmp(&b.0));
-    for (id, m) in joins.iter().step_by(joins.len().max(1).div_ceil(8).max(1)) {
+    let step = if std::env::var_os("ALL_JOINS").is_some() {
+        1
+    } else {
+        joins.len().max(1).div_ceil(8).max(1)
+    };
+    for (id, m) in joins.iter().step_by(step) {
         println!(
             "  cluster join: {:?} -> {:?} ({} {})",
             titles.get(id.as_str()).unwrap_or(&""),
@@ -148,20 +174,16 @@ fn curve(name: &str, items: &[(f64, bool)]) {
     println!("{name}: {} pairs, {pos} positive", items.len());
     println!("  thr   prec   recall  f1");
     for t in (1..=18).map(|i| i as f64 * 0.05) {
-        let tp = items.iter().filter(|x| x.0 >= t && x.1).count();
-        let fp = items.iter().filter(|x| x.0 >= t && !x.1).count();
-        let p = tp as f64 / (tp + fp).max(1) as f64;
-        let r = tp as f64 / pos.max(1) as f64;
-        let f = if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        };
+        let (p, r, f) = prf(items, t);
         println!("  {t:.2}  {p:.3}  {r:.3}  {f:.3}");
     }
 }
 
-fn scores(pairs: &[(String, String, f64)], label: impl Fn(f64) -> bool, name: &str) {
+fn scores(
+    pairs: &[(String, String, f64)],
+    label: impl Fn(f64) -> bool,
+    name: &str,
+) -> Vec<(f64, bool)> {
     // Document frequencies from all sentences of the set (the "window").
     let mut df: HashMap<u32, f64> = HashMap::new();
     let docs: Vec<(Vec<u32>, Vec<u32>)> = pairs
@@ -198,15 +220,187 @@ fn scores(pairs: &[(String, String, f64)], label: impl Fn(f64) -> bool, name: &s
         &format!("{name} cluster score (idf-weighted term jaccard)"),
         &sc,
     );
+    entity_sweep(name, pairs, &sc, &label);
     curve(&format!("{name} plain term jaccard (no idf)"), &plain);
     curve(
         &format!("{name} near-dup score (minhash estimate, 3-shingles)"),
         &nd,
     );
     let _ = nd_exact;
+    sc
 }
 
-fn pairs() {
+/// Precision, recall and F1 of `items` (score, positive) at threshold `t`.
+fn prf(items: &[(f64, bool)], t: f64) -> (f64, f64, f64) {
+    let pos = items.iter().filter(|x| x.1).count();
+    let tp = items.iter().filter(|x| x.0 >= t && x.1).count();
+    let fp = items.iter().filter(|x| x.0 >= t && !x.1).count();
+    let p = tp as f64 / (tp + fp).max(1) as f64;
+    let r = tp as f64 / pos.max(1) as f64;
+    let f = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
+    (p, r, f)
+}
+
+/// The operating point with the highest recall whose precision is at least `min_p`
+/// (thresholds in steps of 0.01), and the threshold of the best F1.
+fn op_point(items: &[(f64, bool)], min_p: f64) -> ((f64, f64, f64, f64), (f64, f64)) {
+    let mut best = (1.0, 0.0, 0.0, 0.0);
+    let mut best_f = (1.0, 0.0);
+    for i in 5..=95 {
+        let t = i as f64 / 100.0;
+        let (p, r, f) = prf(items, t);
+        if p >= min_p && r > best.2 {
+            best = (t, p, r, f);
+        }
+        if f > best_f.1 {
+            best_f = (t, f);
+        }
+    }
+    (best, best_f)
+}
+
+/// Entity evidence on the pairs: how often the two sides share an entity, and the cluster
+/// score with an entity bonus / penalty (`entities::entity_score`) over a grid. The bonus is
+/// scaled by the entity overlap: 1 (any shared), shared / smaller set, or the same with IDF
+/// weights (document frequencies of the entity keys over the set).
+fn entity_sweep(
+    name: &str,
+    pairs: &[(String, String, f64)],
+    text: &[(f64, bool)],
+    label: &impl Fn(f64) -> bool,
+) {
+    use wirewatch_dedup::entities::{entities, entity_score, shared};
+    let ents: Vec<_> = pairs
+        .iter()
+        .map(|(a, b, _)| (entities(a, "", 0).keys, entities(b, "", 0).keys))
+        .collect();
+    let mut df: HashMap<u32, f64> = HashMap::new();
+    for (a, b) in &ents {
+        for k in a.iter().chain(b) {
+            *df.entry(*k).or_default() += 1.0;
+        }
+    }
+    let n = ((ents.len() * 2) as f64).max(wirewatch_dedup::sim::IDF_MIN_DOCS);
+    let w =
+        |k: &u32| wirewatch_dedup::entities::entity_weight(df.get(k).copied().unwrap_or(1.0), n);
+    // (shared count, both named, overlap, weighted overlap)
+    let feats: Vec<(usize, bool, f64, f64, f64)> = ents
+        .iter()
+        .map(|(a, b)| {
+            let s = shared(a, b);
+            let both = !a.is_empty() && !b.is_empty();
+            let ov = if both {
+                s.len() as f64 / a.len().min(b.len()) as f64
+            } else {
+                0.0
+            };
+            let wa: f64 = a.iter().map(w).sum();
+            let wb: f64 = b.iter().map(w).sum();
+            let ws: f64 = s.iter().map(w).sum();
+            let wov = if both { ws / wa.min(wb) } else { 0.0 };
+            let wabs = wirewatch_dedup::entities::shared_weight(s.iter().map(w), n);
+            (s.len(), both, ov, wov, wabs)
+        })
+        .collect();
+    let (mut pos, mut neg) = ([0usize; 3], [0usize; 3]);
+    for ((n, both, _, _, _), (_, _, g)) in feats.iter().zip(pairs) {
+        let c = if label(*g) { &mut pos } else { &mut neg };
+        c[if *n > 0 {
+            0
+        } else if *both {
+            1
+        } else {
+            2
+        }] += 1;
+    }
+    println!("{name} entities: positives share>=1 {} / both named, none shared {} / a side unnamed {}; negatives {} / {} / {}",
+        pos[0], pos[1], pos[2], neg[0], neg[1], neg[2]);
+    let (base, base_f) = op_point(text, 0.8);
+    println!(
+        "{name} text only: p>=0.8 at thr {:.2}: p {:.3} r {:.3} f1 {:.3} | best f1 {:.3} at {:.2}",
+        base.0, base.1, base.2, base.3, base_f.1, base_f.0
+    );
+    // The configured combination (DedupConfig::default(), `sim::cluster_score`, age 0):
+    // its curve next to the text-only one.
+    let cfg = DedupConfig::default();
+    let q = wirewatch_dedup::sim::ClusterQuery {
+        title: &[],
+        terms: &[],
+        entities: &[],
+        time: 0,
+        window_secs: 1,
+        threshold: cfg.cluster_threshold,
+        max_df: 0,
+        entity_bonus: cfg.cluster_entity_bonus,
+        entity_penalty: cfg.cluster_entity_penalty,
+        time_penalty: cfg.cluster_time_penalty,
+    };
+    let combined: Vec<(f64, bool)> = text
+        .iter()
+        .zip(&ents)
+        .map(|((s, l), (a, b))| {
+            let sh = shared(a, b);
+            let ev = wirewatch_dedup::sim::EntityEvidence {
+                shared: sh.len(),
+                weight: wirewatch_dedup::entities::shared_weight(sh.iter().map(w), n),
+                both_named: !a.is_empty() && !b.is_empty(),
+            };
+            (wirewatch_dedup::sim::cluster_score(*s, ev, 0.0, &q), *l)
+        })
+        .collect();
+    println!(
+        "{name} configured (bonus {} penalty {} threshold {}):",
+        cfg.cluster_entity_bonus, cfg.cluster_entity_penalty, cfg.cluster_threshold
+    );
+    println!("  thr    text only p / r / f1     with entities p / r / f1");
+    for i in 6..=12 {
+        let t = i as f64 * 0.05;
+        let (a, b) = (prf(text, t), prf(&combined, t));
+        println!(
+            "  {t:.2}   {:.3} / {:.3} / {:.3}    {:.3} / {:.3} / {:.3}",
+            a.0, a.1, a.2, b.0, b.1, b.2
+        );
+    }
+    let t = cfg.cluster_threshold;
+    let (b, c) = (prf(text, 0.40), prf(&combined, t));
+    println!(
+        "{name} chosen: text only at 0.40 p {:.3} r {:.3} f1 {:.3} -> with entities at {t} p {:.3} r {:.3} f1 {:.3}",
+        b.0, b.1, b.2, c.0, c.1, c.2
+    );
+    for (variant, scale) in [
+        ("any shared", 0usize),
+        ("overlap", 1),
+        ("idf overlap", 2),
+        ("idf absolute", 3),
+    ] {
+        for bonus in [0.05, 0.1, 0.15, 0.2, 0.3, 0.4] {
+            for penalty in [0.0, 0.05, 0.1, 0.2] {
+                let items: Vec<(f64, bool)> = text
+                    .iter()
+                    .zip(&feats)
+                    .map(|((s, l), (n, both, ov, wov, wabs))| {
+                        let f = [1.0, *ov, *wov, *wabs][scale];
+                        (entity_score(*s, *n, *both, bonus * f, penalty), *l)
+                    })
+                    .collect();
+                let (o, f) = op_point(&items, 0.8);
+                println!(
+                    "{name} {variant} bonus {bonus:.2} penalty {penalty:.2}: p>=0.8 at thr {:.2}: p {:.3} r {:.3} f1 {:.3} | best f1 {:.3} at {:.2}",
+                    o.0, o.1, o.2, o.3, f.1, f.0
+                );
+            }
+        }
+    }
+}
+
+/// Sentence pairs with their gold score.
+type Pairs = Vec<(String, String, f64)>;
+
+fn load_sts() -> Pairs {
     let mut sts = Vec::new();
     for f in ["sts-train.csv", "sts-dev.csv", "sts-test.csv"] {
         let Ok(t) = std::fs::read_to_string(format!("{CORPUS}dedup/stsbenchmark/{f}")) else {
@@ -221,14 +415,10 @@ fn pairs() {
             }
         }
     }
-    scores(&sts, |g| g >= 3.0, "sts headlines (positive: score >= 3)");
-    let only_cluster = |v: &[(String, String, f64)], thr: f64| {
-        let sub: Vec<_> = v.to_vec();
-        let _ = thr;
-        sub
-    };
-    let sts4 = only_cluster(&sts, 4.0);
-    scores(&sts4, |g| g >= 4.0, "sts headlines (positive: score >= 4)");
+    sts
+}
+
+fn load_msrp() -> Pairs {
     let mut msrp = Vec::new();
     for f in ["msr_paraphrase_train.txt", "msr_paraphrase_test.txt"] {
         let Ok(t) = std::fs::read_to_string(format!("{CORPUS}dedup/msrp/{f}")) else {
@@ -245,7 +435,142 @@ fn pairs() {
             }
         }
     }
-    scores(&msrp, |g| g >= 1.0, "msrp (positive: paraphrase)");
+    msrp
+}
+
+fn pairs() {
+    let sts = load_sts();
+    let _ = scores(&sts, |g| g >= 3.0, "sts headlines (positive: score >= 3)");
+    let _ = scores(&sts, |g| g >= 4.0, "sts headlines (positive: score >= 4)");
+    let msrp = load_msrp();
+    let _ = scores(&msrp, |g| g >= 1.0, "msrp (positive: paraphrase)");
+}
+
+/// A deterministic shuffle (xorshift), so every run sees the same stream.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+/// The pair sets as a stream through `Index::check`: every sentence a story of its own feed
+/// (title only), in a shuffled order with each pair's first sentence before its second, all
+/// within one cluster window. A join is correct when the story it joined is its partner in a
+/// positive pair; a join to a labelled negative partner or to any other story of the stream
+/// is counted false (some of the latter are the same event, unlabelled: precision here is a
+/// lower bound). Recall: positive pairs whose two stories end in one cluster.
+fn stream_run(
+    pairs: &[(String, String, f64)],
+    label: &impl Fn(f64) -> bool,
+    order: &[(usize, bool)],
+    cfg: &DedupConfig,
+    spacing_secs: &[i64],
+) -> (f64, f64, f64, usize) {
+    let mut ix = Index::new();
+    let mut cluster: HashMap<String, String> = HashMap::new();
+    let (mut joins, mut correct) = (0usize, 0usize);
+    for (pos, &(i, second)) in order.iter().enumerate() {
+        let (a, b, _) = &pairs[i];
+        let id = format!("{}{i}", if second { 'b' } else { 'a' });
+        let s = synth::raw(
+            &id,
+            &id,
+            None,
+            &format!("https://s.example/{id}"),
+            if second { b } else { a },
+            "",
+            spacing_secs[pos],
+        );
+        let v = ix.check(&s, cfg).verdict;
+        let (cid, matched) = match &v {
+            Verdict::Unique {
+                cluster_id,
+                cluster_match,
+                ..
+            } => (
+                cluster_id.clone(),
+                cluster_match.as_ref().map(|m| m.story_id.clone()),
+            ),
+            Verdict::Duplicate {
+                cluster_id,
+                duplicate_of,
+                ..
+            } => (cluster_id.clone(), Some(duplicate_of.clone())),
+        };
+        if let Some(m) = matched {
+            joins += 1;
+            let partner = format!("{}{i}", if second { 'a' } else { 'b' });
+            if m == partner && label(pairs[i].2) {
+                correct += 1;
+            }
+        }
+        cluster.insert(id, cid);
+    }
+    let pos: Vec<usize> = (0..pairs.len()).filter(|i| label(pairs[*i].2)).collect();
+    let together = pos
+        .iter()
+        .filter(|i| {
+            let (a, b) = (format!("a{i}"), format!("b{i}"));
+            cluster.contains_key(&a) && cluster.get(&a) == cluster.get(&b)
+        })
+        .count();
+    let p = correct as f64 / joins.max(1) as f64;
+    let r = together as f64 / pos.len().max(1) as f64;
+    let f = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
+    (p, r, f, joins)
+}
+
+fn stream_order(n: usize, seed: u64) -> Vec<(usize, bool)> {
+    let mut order: Vec<(usize, bool)> = (0..n).flat_map(|i| [(i, false), (i, true)]).collect();
+    shuffle(&mut order, seed);
+    // Each pair's first sentence comes first.
+    let mut seen = vec![false; n];
+    for o in order.iter_mut() {
+        o.1 = seen[o.0];
+        seen[o.0] = true;
+    }
+    order
+}
+
+fn stream() {
+    let d = DedupConfig::default();
+    let mut thresholds: Vec<f64> = (6..=12).map(|i| i as f64 * 0.05).collect();
+    thresholds.push(d.cluster_threshold);
+    // Positive: STS score >= 3, MSRP paraphrase (1).
+    for (name, pairs, min_gold) in [("sts>=3", load_sts(), 3.0), ("msrp", load_msrp(), 1.0)] {
+        let label = move |g: f64| g >= min_gold;
+        let pairs = &pairs;
+        let order = stream_order(pairs.len(), 0x5EED);
+        // All in one second: time plays no part here.
+        let same_time = vec![0i64; order.len()];
+        println!(
+            "stream {name}: {} stories, {} positive pairs",
+            order.len(),
+            pairs.iter().filter(|p| label(p.2)).count()
+        );
+        for (bonus, penalty) in [
+            (0.0, 0.0),
+            (d.cluster_entity_bonus, d.cluster_entity_penalty),
+        ] {
+            for t in &thresholds {
+                let cfg = DedupConfig {
+                    cluster_threshold: *t,
+                    cluster_entity_bonus: bonus,
+                    cluster_entity_penalty: penalty,
+                    ..d.clone()
+                };
+                let (p, r, f, joins) = stream_run(pairs, &label, &order, &cfg, &same_time);
+                println!("stream {name} bonus {bonus:.2} penalty {penalty:.2} thr {t:.2}: precision {p:.3} recall {r:.3} f1 {f:.3} joins {joins}");
+            }
+        }
+    }
 }
 
 fn synth_sweep() {
@@ -462,6 +787,7 @@ fn speed() {
                     sig: Some(Box::new(sig)),
                     terms: Box::new([]),
                     title_terms: Box::new([]),
+                    entities: Box::new([]),
                 },
                 i64::MAX,
             );

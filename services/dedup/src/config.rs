@@ -40,6 +40,18 @@ pub struct DedupConfig {
     pub cluster_threshold: f64,
     /// How far back a story may be to share a cluster with a new one (time proximity).
     pub cluster_window_hours: u64,
+    /// Added to the text similarity of a cluster candidate when the two stories share
+    /// entities (capitalised names and acronyms of title and lead, found by dedup itself),
+    /// times the IDF weight of the shared ones over that of a name seen once, at most 1: a
+    /// rare shared name adds the whole bonus, "US" about a third (chosen from
+    /// docs/bench/dedup.md).
+    pub cluster_entity_bonus: f64,
+    /// Subtracted from the text similarity of a cluster candidate when both stories name
+    /// entities and share none (different people or places: rarely the same event).
+    pub cluster_entity_penalty: f64,
+    /// Subtracted from the score of a cluster candidate as old as `cluster_window_hours`, in
+    /// proportion to its age (closer in time, more likely the same event).
+    pub cluster_time_penalty: f64,
     /// Words of the body, after the title, that form the lead for clustering.
     pub cluster_lead_words: usize,
     /// GUID reuse events (the same GUID on another link with unrelated text) or rotation
@@ -65,8 +77,11 @@ impl Default for DedupConfig {
             near_threshold: 0.5,
             update_threshold: 0.8,
             cluster_enabled: true,
-            cluster_threshold: 0.4,
+            cluster_threshold: 0.43,
             cluster_window_hours: 48,
+            cluster_entity_bonus: 0.1,
+            cluster_entity_penalty: 0.05,
+            cluster_time_penalty: 0.1,
             cluster_lead_words: 30,
             guid_distrust_after: 3,
             max_indexed_stories: 2_000_000,

@@ -22,9 +22,10 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::canon::{canonical_url, normalise_text};
 use crate::config::DedupConfig;
+use crate::entities::{entities, Entities};
 use crate::lsh::{sketch_jaccard, sketch_of};
 use crate::minhash::{cluster_terms, fmix64, sig_of};
-use crate::sim::{Map, SimEntry, SimIndex};
+use crate::sim::{ClusterQuery, Map, SimEntry, SimIndex};
 use crate::table::KeyTable;
 
 /// Terms held by more stories than this in the window do not propose cluster candidates
@@ -35,6 +36,9 @@ pub const CLUSTER_MAX_DF: u32 = 1000;
 pub const CLUSTER_RULE_TITLE: &str = "title_similarity";
 /// Rule name on [`ClusterMatch`] when title+lead decided.
 pub const CLUSTER_RULE: &str = "title_lead_similarity";
+/// Suffix of the rule name when the two stories share entities (the shared names are in
+/// [`Verdict::Unique::shared_entities`]).
+pub const CLUSTER_RULE_ENTITIES: &str = "+entities";
 
 /// Key seed of an index without a state file (`wirewatch dedup`, tests); a state file draws
 /// its own at creation and keeps it.
@@ -52,6 +56,10 @@ pub enum Verdict {
         /// Why it joined another story's cluster (absent when it starts its own).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cluster_match: Option<ClusterMatch>,
+        /// The names it shares with the matched story (as written in this story), the
+        /// entity evidence of the cluster match.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shared_entities: Vec<String>,
     },
     /// A copy of an earlier story.
     Duplicate {
@@ -765,33 +773,47 @@ impl Index {
                 );
             }
         }
-        let (title_terms, terms) = if cfg.cluster_enabled {
+        let (title_terms, terms, ents) = if cfg.cluster_enabled {
             (
                 cluster_terms(&story.title, "", 0),
                 cluster_terms(&story.title, body, cfg.cluster_lead_words),
+                entities(&story.title, body, cfg.cluster_lead_words),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Entities::default())
         };
         let mut cluster_match = None;
+        let mut shared_entities = Vec::new();
         let mut cluster_id = story.id.clone();
         if !terms.is_empty() {
-            let since = time.saturating_sub((cfg.cluster_window_hours.min(876_000) * 3600) as i64);
-            let sim = self.sim_mut(cfg);
-            let max_df = CLUSTER_MAX_DF;
-            if let Some((e, score, by_title)) =
-                sim.cluster(&title_terms, &terms, since, cfg.cluster_threshold, max_df)
-            {
-                cluster_id = e.cluster().to_string();
+            let query = ClusterQuery {
+                title: &title_terms,
+                terms: &terms,
+                entities: &ents.keys,
+                time,
+                window_secs: (cfg.cluster_window_hours.min(876_000) * 3600) as i64,
+                threshold: cfg.cluster_threshold,
+                max_df: CLUSTER_MAX_DF,
+                entity_bonus: cfg.cluster_entity_bonus,
+                entity_penalty: cfg.cluster_entity_penalty,
+                time_penalty: cfg.cluster_time_penalty,
+            };
+            if let Some(hit) = self.sim_mut(cfg).cluster(&query) {
+                cluster_id = hit.entry.cluster().to_string();
+                let base = if hit.by_title {
+                    CLUSTER_RULE_TITLE
+                } else {
+                    CLUSTER_RULE
+                };
+                shared_entities = ents.phrases_of(&hit.shared);
                 cluster_match = Some(ClusterMatch {
-                    story_id: e.story_id.to_string(),
-                    rule: if by_title {
-                        CLUSTER_RULE_TITLE
+                    story_id: hit.entry.story_id.to_string(),
+                    rule: if hit.shared.is_empty() {
+                        base.to_string()
                     } else {
-                        CLUSTER_RULE
-                    }
-                    .into(),
-                    score: round4(score),
+                        format!("{base}{CLUSTER_RULE_ENTITIES}")
+                    },
+                    score: round4(hit.score),
                 });
             }
         }
@@ -803,6 +825,7 @@ impl Index {
             sig: sig.map(Box::new),
             terms: terms.into_boxed_slice(),
             title_terms: title_terms.into_boxed_slice(),
+            entities: ents.keys.into_boxed_slice(),
         });
         let mut seq = NONE;
         if let Some(e) = &entry {
@@ -812,6 +835,7 @@ impl Index {
             Verdict::Unique {
                 cluster_id,
                 cluster_match,
+                shared_entities,
             },
             entry,
             seq,
@@ -943,11 +967,14 @@ impl Index {
                             Verdict::Unique {
                                 cluster_id,
                                 cluster_match,
+                                shared_entities,
                             } => {
                                 cluster_id.capacity()
                                     + cluster_match
                                         .as_ref()
                                         .map_or(0, |m| m.story_id.capacity() + m.rule.capacity())
+                                    + shared_entities.capacity() * std::mem::size_of::<String>()
+                                    + shared_entities.iter().map(String::capacity).sum::<usize>()
                             }
                             Verdict::Duplicate {
                                 duplicate_of,
@@ -1175,11 +1202,22 @@ mod tests {
             Verdict::Unique {
                 cluster_id,
                 cluster_match: Some(m),
+                shared_entities,
             } => {
                 assert_eq!(cluster_id, "a");
                 assert_eq!(m.story_id, "a");
-                assert_eq!(m.rule, CLUSTER_RULE_TITLE);
+                // The titles decided, with the names both stories carry as evidence.
+                assert_eq!(
+                    m.rule,
+                    format!("{CLUSTER_RULE_TITLE}{CLUSTER_RULE_ENTITIES}")
+                );
                 assert!(m.score >= cfg.cluster_threshold, "{}", m.score);
+                assert!(
+                    ["Istanbul", "Ukraine", "Russia"]
+                        .iter()
+                        .all(|n| shared_entities.iter().any(|s| s == n)),
+                    "{shared_entities:?}"
+                );
             }
             v => panic!("expected a cluster match, got {v:?}"),
         }
@@ -1192,7 +1230,7 @@ mod tests {
             "A prisoner swap of a thousand each was agreed by Ukraine and Russia in Istanbul.",
         );
         assert!(
-            matches!(ix.check(&c, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: Some(_) } if cluster_id == "a")
+            matches!(ix.check(&c, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: Some(_), .. } if cluster_id == "a")
         );
         // Unrelated story: own cluster.
         let d = long_story(
@@ -1203,7 +1241,7 @@ mod tests {
             "A late goal settled the title race on the final day of the season.",
         );
         assert!(
-            matches!(ix.check(&d, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: None } if cluster_id == "d")
+            matches!(ix.check(&d, &cfg).verdict, Verdict::Unique { ref cluster_id, cluster_match: None, .. } if cluster_id == "d")
         );
     }
 

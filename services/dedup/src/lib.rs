@@ -14,13 +14,18 @@
 //! 2. near-duplicate: MinHash-LSH over 3-word shingles ([`minhash`], [`sim`]) within the
 //!    window (`window_days`); a near-copy from the same feed above `update_threshold` is an
 //!    update;
-//! 3. same-story cluster: a new story whose title (or title + lead) is similar enough to a
-//!    story of the last `cluster_window_hours` joins that story's cluster
-//!    (`UniqueStory.cluster_match` says which story, by which rule, with which score).
+//! 3. same-story cluster: a new story joins the cluster of a story of the last
+//!    `cluster_window_hours` when their title (or title + lead) similarity, raised when they
+//!    name the same entities ([`entities`]: capitalised names and acronyms, found here since
+//!    dedup runs before the classifier) and lowered when they name only different ones and
+//!    with the candidate's age, reaches `cluster_threshold` (`UniqueStory.cluster_match` says
+//!    which story, by which rule — `+entities` when names were shared — with which score; the
+//!    verdict lists the shared names).
 //!
 //! Modules:
 //! - [`index`]: the pure core, [`index::Index::check`].
 //! - [`canon`]: URL canonicalisation and text normalisation.
+//! - [`entities`]: named-entity candidates of title and lead (bounded per story) for clusters.
 //! - [`minhash`]: tokenizer, shingles, 128-permutation MinHash, cluster terms, weighted Jaccard.
 //! - [`lsh`]: the compact MinHash-LSH band index (band entries and 1-bit sketches, no
 //!   signatures in memory).
@@ -36,6 +41,7 @@
 
 pub mod canon;
 pub mod config;
+pub mod entities;
 pub mod error;
 pub mod index;
 pub mod lsh;
@@ -52,4 +58,4 @@ pub use index::{Index, Verdict};
 pub use stage::DedupStage;
 
 /// Version of the dedup rules, stamped on every output.
-pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+sim2");
+pub const DEDUP_VERSION: &str = concat!("dedup-", env!("CARGO_PKG_VERSION"), "+sim3");

@@ -273,7 +273,8 @@ const STOPWORDS: &[&str] = &[
     "you", "your", "s", "t", "mr", "mrs", "ms", "say", "year", "years",
 ];
 
-fn is_stopword(w: &[u8]) -> bool {
+/// Whether `w` is a stopword of the cluster terms (or a single character).
+pub(crate) fn is_stopword(w: &[u8]) -> bool {
     w.len() <= 1
         || STOPWORDS
             .iter()

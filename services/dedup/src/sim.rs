@@ -57,6 +57,9 @@ pub struct SimEntry {
     pub terms: Box<[u32]>,
     /// Title terms alone, sorted.
     pub title_terms: Box<[u32]>,
+    /// Entity keys of title and lead ([`crate::entities`]), sorted, at most
+    /// [`crate::entities::MAX_ENTITIES`].
+    pub entities: Box<[u32]>,
 }
 
 impl SimEntry {
@@ -82,6 +85,75 @@ pub struct Hit<'a> {
     pub score: f64,
 }
 
+/// What a new story brings to [`SimIndex::cluster`], and how its candidates are scored.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterQuery<'q> {
+    /// Title terms, sorted.
+    pub title: &'q [u32],
+    /// Title + lead terms, sorted.
+    pub terms: &'q [u32],
+    /// Entity keys, sorted.
+    pub entities: &'q [u32],
+    /// The story's time (unix seconds).
+    pub time: i64,
+    /// How far back a candidate may be (seconds); older entries are not candidates.
+    pub window_secs: i64,
+    /// Score a candidate must reach.
+    pub threshold: f64,
+    /// Terms held by more entries than this do not propose candidates.
+    pub max_df: u32,
+    /// Added to the text similarity, times the IDF weight of the entities the two stories
+    /// share ([`EntityEvidence::weight`]).
+    pub entity_bonus: f64,
+    /// Subtracted when both stories name entities and share none.
+    pub entity_penalty: f64,
+    /// Subtracted at the far end of the window, in proportion to the candidate's age.
+    pub time_penalty: f64,
+}
+
+/// The best cluster candidate of a story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterHit<'a> {
+    /// The matched entry.
+    pub entry: &'a SimEntry,
+    /// The score that decided: text similarity with the entity and time adjustments.
+    pub score: f64,
+    /// The text similarity alone (the larger of title and title + lead).
+    pub text: f64,
+    /// Whether the title alone gave the text similarity.
+    pub by_title: bool,
+    /// Entity keys the two stories share, sorted.
+    pub shared: Vec<u32>,
+}
+
+/// The entity evidence between a new story and a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EntityEvidence {
+    /// Entity keys the two share.
+    pub shared: usize,
+    /// Sum of the IDF weights of the shared keys over the largest weight a key can have
+    /// ([`crate::entities::shared_weight`]), in [0, 1]: one rare name shared weighs more
+    /// than "US" shared.
+    pub weight: f64,
+    /// Whether both stories name entities.
+    pub both_named: bool,
+}
+
+/// The cluster score of a candidate: text similarity `text`, plus `entity_bonus` times the
+/// entity evidence's weight (or minus `entity_penalty` when both name entities and share
+/// none), minus `time_penalty` times the candidate's age relative to the window (`age_frac`
+/// in [0, 1]). In [0, 1].
+pub fn cluster_score(text: f64, ev: EntityEvidence, age_frac: f64, q: &ClusterQuery<'_>) -> f64 {
+    let s = crate::entities::entity_score(
+        text,
+        ev.shared,
+        ev.both_named,
+        q.entity_bonus * ev.weight,
+        q.entity_penalty,
+    );
+    (s - q.time_penalty * age_frac.clamp(0.0, 1.0)).clamp(0.0, 1.0)
+}
+
 /// Window index of signatures and terms.
 pub struct SimIndex {
     bands: usize,
@@ -92,6 +164,8 @@ pub struct SimIndex {
     base: u32,
     lsh: Lsh,
     term_heads: Map<u32, (u32, u32)>,
+    /// Entries holding each entity key (document frequencies of entities).
+    entity_df: Map<u32, u32>,
     newest: i64,
     /// Scratch for candidate accumulation.
     seen: Map<u32, (f64, f64)>,
@@ -118,6 +192,7 @@ impl SimIndex {
             base: 0,
             lsh: Lsh::new(bands, rows, 0),
             term_heads: Map::default(),
+            entity_df: Map::default(),
             newest: i64::MIN,
             seen: Map::default(),
             near_seen: Vec::new(),
@@ -160,6 +235,14 @@ impl SimIndex {
         for t in slot.entry.terms.iter() {
             dec(&mut self.term_heads, *t);
         }
+        for k in slot.entry.entities.iter() {
+            if let Some(c) = self.entity_df.get_mut(k) {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    self.entity_df.remove(k);
+                }
+            }
+        }
         self.base = self.base.wrapping_add(1);
         self.lsh.drop_before(self.base);
     }
@@ -183,6 +266,9 @@ impl SimIndex {
             self.lsh = Lsh::new(self.bands, self.rows, seq);
         }
         self.lsh.insert(seq, entry.sig.take().as_deref());
+        for k in entry.entities.iter() {
+            *self.entity_df.entry(*k).or_insert(0) += 1;
+        }
         let term_next: Vec<u32> = entry
             .terms
             .iter()
@@ -230,25 +316,20 @@ impl SimIndex {
         })
     }
 
-    /// The entry most similar to a story with title terms `title` and title+lead terms
-    /// `terms`, among entries no older than `since`: the score is the larger of the
-    /// IDF-weighted Jaccard similarity of the titles and that of title+lead (document
-    /// frequencies from the window plus the story itself, `w = ln(1 + N/df)` with
-    /// `N ≥` [`IDF_MIN_DOCS`]), and must be at least `threshold`. Returns the entry,
-    /// the score, and whether the title alone decided. Terms held by more than `max_df`
-    /// entries only weigh in the score, they do not propose candidates (they are the
-    /// window's stopwords), which bounds the work per story.
-    pub fn cluster(
-        &mut self,
-        title: &[u32],
-        terms: &[u32],
-        since: i64,
-        threshold: f64,
-        max_df: u32,
-    ) -> Option<(&SimEntry, f64, bool)> {
+    /// The entry most similar to a new story (`q`), among entries of the last
+    /// `q.window_secs`. The text similarity is the larger of the IDF-weighted Jaccard
+    /// similarity of the titles and that of title + lead (document frequencies from the window
+    /// plus the story itself, `w = ln(1 + N/df)` with `N ≥` [`IDF_MIN_DOCS`]); the score adds
+    /// the entity evidence and subtracts the age penalty ([`cluster_score`]) and must be at
+    /// least `q.threshold`. Terms held by more than `q.max_df` entries only weigh in the
+    /// score, they do not propose candidates (they are the window's stopwords), which bounds
+    /// the work per story.
+    pub fn cluster(&mut self, q: &ClusterQuery<'_>) -> Option<ClusterHit<'_>> {
+        let (title, terms) = (q.title, q.terms);
         if terms.is_empty() {
             return None;
         }
+        let since = q.time.saturating_sub(q.window_secs);
         // IDF with the query counted as a document, and at least IDF_MIN_DOCS documents so
         // a small window (just started) scores close to plain Jaccard.
         let heads = &self.term_heads;
@@ -259,10 +340,12 @@ impl SimIndex {
             (1.0 + n / df.max(1.0)).ln()
         };
         // Shared weight accumulated per candidate while walking the chains gives an upper
-        // bound on its score (shared / query weight), so most candidates are never scored.
+        // bound on its text similarity (shared / query weight), so most candidates are never
+        // scored; the entity bonus is the most the score can add to it.
         let wq: Vec<f64> = terms.iter().map(|t| weight(*t)).collect();
         let total_q: f64 = wq.iter().sum();
         let total_title: f64 = title.iter().map(|t| weight(*t)).sum();
+        let max_bonus = q.entity_bonus.max(0.0);
         let mut unwalked = (0.0, 0.0);
         let mut seen = std::mem::take(&mut self.seen);
         seen.clear();
@@ -275,7 +358,7 @@ impl SimIndex {
             let Some(&(head, count)) = self.term_heads.get(t) else {
                 continue;
             };
-            if count > max_df {
+            if count > q.max_df {
                 unwalked.0 += w;
                 unwalked.1 += in_title;
                 continue;
@@ -294,27 +377,55 @@ impl SimIndex {
                 };
             }
         }
-        let mut best: Option<(u32, f64, bool)> = None;
+        let window = q.window_secs.max(1) as f64;
+        let mut best: Option<(u32, f64, f64, bool)> = None;
         for (&seq, acc) in seen.iter() {
             let bound_lead = (acc.0 + unwalked.0) / total_q.max(f64::MIN_POSITIVE);
             let bound_title = (acc.1 + unwalked.1) / total_title.max(f64::MIN_POSITIVE);
-            let floor = best.map_or(threshold, |b| b.1.max(threshold));
-            if bound_lead < floor && bound_title < floor {
+            let floor = best.map_or(q.threshold, |b| b.1.max(q.threshold));
+            if bound_lead + max_bonus < floor && bound_title + max_bonus < floor {
                 continue;
             }
             if let Some(slot) = self.get(seq) {
-                let by_title = weighted_jaccard(title, &slot.entry.title_terms, weight);
-                let by_lead = weighted_jaccard(terms, &slot.entry.terms, weight);
-                let score = by_title.max(by_lead);
-                if score >= threshold
-                    && best.is_none_or(|(bs, b, _)| score > b || (score == b && seq < bs))
+                let e = &slot.entry;
+                let by_title = weighted_jaccard(title, &e.title_terms, weight);
+                let by_lead = weighted_jaccard(terms, &e.terms, weight);
+                let text = by_title.max(by_lead);
+                let ev = self.entity_evidence(q.entities, &e.entities, n);
+                let age = (q.time - e.time).max(0) as f64 / window;
+                let score = cluster_score(text, ev, age, q);
+                if score >= q.threshold
+                    && best.is_none_or(|(bs, b, _, _)| score > b || (score == b && seq < bs))
                 {
-                    best = Some((seq, score, by_title >= by_lead));
+                    best = Some((seq, score, text, by_title >= by_lead));
                 }
             }
         }
         self.seen = seen;
-        best.and_then(|(seq, score, t)| self.get(seq).map(|s| (&s.entry, score, t)))
+        let (seq, score, text, by_title) = best?;
+        let entry = &self.get(seq)?.entry;
+        Some(ClusterHit {
+            entry,
+            score,
+            text,
+            by_title,
+            shared: crate::entities::shared(q.entities, &entry.entities),
+        })
+    }
+
+    /// The entity evidence between a new story's keys `q` and an entry's `c`, with IDF
+    /// weights from the window plus the new story (`n` documents).
+    fn entity_evidence(&self, q: &[u32], c: &[u32], n: f64) -> EntityEvidence {
+        let shared = crate::entities::shared(q, c);
+        let weights = shared.iter().map(|k| {
+            let df = self.entity_df.get(k).copied().unwrap_or(0) as f64 + 1.0;
+            crate::entities::entity_weight(df, n)
+        });
+        EntityEvidence {
+            shared: shared.len(),
+            weight: crate::entities::shared_weight(weights, n),
+            both_named: !q.is_empty() && !c.is_empty(),
+        }
     }
 
     /// Heap bytes held, for the memory measurement: every allocation's capacity times its
@@ -323,6 +434,7 @@ impl SimIndex {
     pub fn heap_bytes(&self) -> usize {
         let per_map_entry_term = std::mem::size_of::<(u32, (u32, u32))>() + 1;
         let maps = self.term_heads.capacity() * per_map_entry_term
+            + self.entity_df.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
             + self.seen.capacity() * (std::mem::size_of::<(u32, (f64, f64))>() + 1);
         let slots = self.slots.capacity() * std::mem::size_of::<Slot>();
         let heap: usize = self
@@ -333,6 +445,7 @@ impl SimIndex {
                     + s.entry.cluster_id.as_ref().map_or(0, |c| c.len())
                     + s.entry.terms.len() * 4
                     + s.entry.title_terms.len() * 4
+                    + s.entry.entities.len() * 4
                     + s.term_next.len() * 4
             })
             .sum();
@@ -364,6 +477,7 @@ fn dec<K: std::hash::Hash + Eq>(m: &mut Map<K, (u32, u32)>, k: K) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entities::entities;
     use crate::minhash::{cluster_terms, sig_of};
 
     fn entry(id: &str, text: &str, title: &str, time: i64) -> SimEntry {
@@ -376,6 +490,22 @@ mod tests {
             sig: sig_of(text, 3, &mut s).map(Box::new),
             terms: cluster_terms(title, text, 20).into_boxed_slice(),
             title_terms: cluster_terms(title, "", 0).into_boxed_slice(),
+            entities: entities(title, text, 20).keys.into_boxed_slice(),
+        }
+    }
+
+    fn query<'q>(q: &'q [u32], ents: &'q [u32], time: i64, window_secs: i64) -> ClusterQuery<'q> {
+        ClusterQuery {
+            title: q,
+            terms: q,
+            entities: ents,
+            time,
+            window_secs,
+            threshold: 0.3,
+            max_df: 100,
+            entity_bonus: 0.0,
+            entity_penalty: 0.0,
+            time_penalty: 0.0,
         }
     }
 
@@ -458,18 +588,91 @@ mod tests {
             "",
             0,
         );
-        let (e, score, by_title) = ix.cluster(&q, &q, 0, 0.3, 100).unwrap();
-        assert!(by_title);
-        assert_eq!(&*e.story_id, "a");
-        assert!(score > 0.3);
-        let q = cluster_terms("Election results announced in Brazil", "", 0);
-        assert!(ix.cluster(&q, &q, 0, 0.3, 100).is_none());
-        // Time proximity: `since` after the match hides it.
-        let q = cluster_terms(
-            "Istanbul peace talks between Russia, Ukraine collapse",
-            "",
-            0,
+        let hit = ix.cluster(&query(&q, &[], 20, 1000)).unwrap();
+        assert!(hit.by_title);
+        assert_eq!(&*hit.entry.story_id, "a");
+        assert!(hit.score > 0.3);
+        let q2 = cluster_terms("Election results announced in Brazil", "", 0);
+        assert!(ix.cluster(&query(&q2, &[], 20, 1000)).is_none());
+        // Time proximity: a window that ends after the match hides it.
+        assert!(ix.cluster(&query(&q, &[], 20, 9)).is_none());
+    }
+
+    /// An index of one storm story per place, "Storm hits <place> as thousands flee".
+    fn storms(places: &[&str]) -> SimIndex {
+        let mut ix = SimIndex::new(16, 8, 100);
+        for (i, p) in places.iter().enumerate() {
+            let title = format!("Storm hits {p} as thousands flee");
+            ix.insert(
+                entry(
+                    &format!("{}", (b'a' + i as u8) as char),
+                    "",
+                    &title,
+                    10 + i as i64,
+                ),
+                1000,
+            );
+        }
+        ix
+    }
+
+    #[test]
+    fn shared_entities_raise_and_different_ones_lower_the_score() {
+        let mut ix = storms(&["Manila", "Havana"]);
+        let title = "Thousands flee storm in Manila";
+        let q = cluster_terms(title, "", 0);
+        let e = entities(title, "", 0).keys;
+        let mut with = query(&q, &e, 20, 1000);
+        with.entity_bonus = 0.15;
+        let hit = ix.cluster(&with).unwrap();
+        assert_eq!(&*hit.entry.story_id, "a");
+        assert_eq!(hit.shared.len(), 1);
+        // "manila": in one entry and the query, of IDF_MIN_DOCS documents.
+        let w = crate::entities::shared_weight(
+            [crate::entities::entity_weight(2.0, IDF_MIN_DOCS)].into_iter(),
+            IDF_MIN_DOCS,
         );
-        assert!(ix.cluster(&q, &q, 11, 0.3, 100).is_none());
+        assert!(w > 0.8 && w < 1.0, "{w}");
+        assert!((hit.score - (hit.text + 0.15 * w).min(1.0)).abs() < 1e-9);
+        // A story naming another place: its words alone join it to Manila's story (the only
+        // one in this index); the penalty holds it back by 0.1.
+        let mut ix = storms(&["Manila"]);
+        let title = "Thousands flee storm in Havana";
+        let q = cluster_terms(title, "", 0);
+        let e = entities(title, "", 0).keys;
+        let plain = ix.cluster(&query(&q, &e, 20, 1000)).unwrap();
+        assert!(plain.shared.is_empty());
+        let text = plain.text;
+        let mut with = query(&q, &e, 20, 1000);
+        with.entity_penalty = 0.1;
+        with.threshold = text - 0.05;
+        assert!(ix.cluster(&with).is_none());
+        with.threshold = text - 0.15;
+        let hit = ix.cluster(&with).unwrap();
+        assert!((hit.score - (text - 0.1)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn older_candidates_need_more_similarity() {
+        let mut ix = SimIndex::new(16, 8, 100);
+        ix.insert(
+            entry(
+                "a",
+                "",
+                "Volcano erupts near village, residents evacuated",
+                0,
+            ),
+            100_000,
+        );
+        let q = cluster_terms("Residents evacuated as volcano erupts", "", 0);
+        let near = ix.cluster(&query(&q, &[], 100, 1000)).unwrap().score;
+        let mut late = query(&q, &[], 900, 1000);
+        late.time_penalty = 0.1;
+        let far = ix.cluster(&late).map(|h| h.score);
+        // 90 % of the window later, 0.09 less.
+        assert!(
+            far.is_some_and(|f| (near - f - 0.09).abs() < 1e-9),
+            "{near} {far:?}"
+        );
     }
 }

@@ -81,6 +81,7 @@ pub fn output(story: RawStory, verdict: &Verdict) -> Result<Record, ProcessError
         Verdict::Unique {
             cluster_id,
             cluster_match,
+            ..
         } => Record::event(
             &UniqueStory {
                 story,
@@ -196,8 +197,9 @@ impl Processor for DedupStage {
             Verdict::Unique {
                 cluster_id,
                 cluster_match,
+                shared_entities,
             } => {
-                tracing::debug!(story = %story.id, cluster = %cluster_id, matched = ?cluster_match.as_ref().map(|c| (&c.story_id, c.score)), "dedup verdict")
+                tracing::debug!(story = %story.id, cluster = %cluster_id, matched = ?cluster_match.as_ref().map(|c| (&c.story_id, &c.rule, c.score)), shared_entities = ?shared_entities, "dedup verdict")
             }
         }
         Ok(vec![output(story, &checked.verdict)?])
@@ -222,10 +224,11 @@ pub fn verdict_line(
         Verdict::Unique {
             cluster_id,
             cluster_match,
+            shared_entities,
         } => serde_json::json!({
             "id": story.id, "verdict": "unique", "duplicate_of": null,
             "cluster_id": cluster_id, "rule": null, "score": null,
-            "cluster_match": cluster_match,
+            "cluster_match": cluster_match, "shared_entities": shared_entities,
         }),
         Verdict::Duplicate {
             duplicate_of,

@@ -12,6 +12,9 @@
 //!   computed too), then the table is dropped. Similarity entries keep their format.
 //! - **2**: `dedup_verdicts.keys` holds the 64-bit keys (9 bytes each: kind, key
 //!   little-endian), `dedup_meta` the key seed, `dedup_feeds` the GUID trust per feed.
+//!   `dedup_similar.entities` (the story's entity keys, 4 bytes each) was added within
+//!   version 2: a file without the column gains it at open (rows before it have none and
+//!   cluster by text and time alone), and a build that does not know it ignores it.
 //!
 //! A file of a newer version is refused ([`DedupError::Version`]) rather than misread.
 
@@ -27,6 +30,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use futures::TryStreamExt;
 
 use crate::config::DedupConfig;
+use crate::entities::MAX_ENTITIES;
 use crate::error::DedupError;
 use crate::index::{Checked, FeedTrust, GuidDistrust, Index, Key, KeyKind, Verdict};
 use crate::minhash::{PERMS, SIG_VERSION};
@@ -141,11 +145,23 @@ impl State {
             "CREATE TABLE IF NOT EXISTS dedup_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS dedup_verdicts (story_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, seen_at INTEGER NOT NULL, keys BLOB)",
             "CREATE INDEX IF NOT EXISTS dedup_verdicts_seen ON dedup_verdicts(seen_at)",
-            "CREATE TABLE IF NOT EXISTS dedup_similar (story_id TEXT PRIMARY KEY, cluster_id TEXT, feed INTEGER NOT NULL, story_time INTEGER NOT NULL, version INTEGER NOT NULL, sig BLOB, terms BLOB NOT NULL, title_terms BLOB NOT NULL, seen_at INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS dedup_similar (story_id TEXT PRIMARY KEY, cluster_id TEXT, feed INTEGER NOT NULL, story_time INTEGER NOT NULL, version INTEGER NOT NULL, sig BLOB, terms BLOB NOT NULL, title_terms BLOB NOT NULL, seen_at INTEGER NOT NULL, entities BLOB)",
             "CREATE INDEX IF NOT EXISTS dedup_similar_seen ON dedup_similar(seen_at)",
             "CREATE TABLE IF NOT EXISTS dedup_feeds (feed INTEGER PRIMARY KEY, reuse INTEGER NOT NULL, rotation INTEGER NOT NULL, distrust TEXT, last_event INTEGER NOT NULL)",
         ] {
             sqlx::query(stmt)
+                .execute(&mut *tx)
+                .await
+                .map_err(open_err)?;
+        }
+        let has_entities: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('dedup_similar') WHERE name = 'entities'",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(open_err)?;
+        if !has_entities {
+            sqlx::query("ALTER TABLE dedup_similar ADD COLUMN entities BLOB")
                 .execute(&mut *tx)
                 .await
                 .map_err(open_err)?;
@@ -233,7 +249,7 @@ impl State {
         }
         drop(rows);
         let mut rows = sqlx::query(
-            "SELECT story_id, cluster_id, feed, story_time, sig, terms, title_terms FROM dedup_similar WHERE version = ? ORDER BY story_time, rowid",
+            "SELECT story_id, cluster_id, feed, story_time, sig, terms, title_terms, entities FROM dedup_similar WHERE version = ? ORDER BY story_time, rowid",
         )
         .bind(SIG_VERSION)
         .fetch(&self.pool);
@@ -264,6 +280,18 @@ impl State {
                 u32s(terms).ok_or_else(|| corrupt("terms blob length is not a multiple of 4"))?;
             let title_terms = u32s(title)
                 .ok_or_else(|| corrupt("title terms blob length is not a multiple of 4"))?;
+            let entities: Option<&[u8]> = row.try_get(7)?;
+            let entities = match entities {
+                None => Box::default(),
+                Some(b) => {
+                    u32s(b).ok_or_else(|| corrupt("entities blob length is not a multiple of 4"))?
+                }
+            };
+            if entities.len() > MAX_ENTITIES || !entities.is_sorted() {
+                return Err(corrupt(
+                    "entities blob is not a sorted list of at most MAX_ENTITIES keys",
+                ));
+            }
             ix.restore_entry(
                 SimEntry {
                     cluster_id: cluster_id.filter(|c| c != &story_id).map(Into::into),
@@ -273,6 +301,7 @@ impl State {
                     sig,
                     terms,
                     title_terms,
+                    entities,
                 },
                 cfg,
             );
@@ -365,7 +394,7 @@ impl State {
                 .collect();
             if !entries.is_empty() {
                 let mut q = sqlx::QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) ",
+                    "INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at, entities) ",
                 );
                 q.push_values(entries, |mut b, r| {
                     b.push_bind(r.story_id)
@@ -376,7 +405,8 @@ impl State {
                         .push_bind(r.sig)
                         .push_bind(r.terms)
                         .push_bind(r.title_terms)
-                        .push_bind(now.timestamp());
+                        .push_bind(now.timestamp())
+                        .push_bind(r.entities);
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -406,6 +436,7 @@ struct SimRow {
     sig: Option<Vec<u8>>,
     terms: Vec<u8>,
     title_terms: Vec<u8>,
+    entities: Vec<u8>,
 }
 
 impl SimRow {
@@ -421,6 +452,7 @@ impl SimRow {
                 .map(|s| s.iter().flat_map(|v| v.to_le_bytes()).collect()),
             terms: e.terms.iter().flat_map(|v| v.to_le_bytes()).collect(),
             title_terms: e.title_terms.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            entities: e.entities.iter().flat_map(|v| v.to_le_bytes()).collect(),
         }
     }
 }
@@ -464,7 +496,7 @@ async fn write(
     .await?;
     if let Some(e) = &checked.new_entry {
         let r = SimRow::of(e);
-        sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT OR IGNORE INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at, entities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(r.story_id)
             .bind(r.cluster_id)
             .bind(r.feed)
@@ -474,6 +506,7 @@ async fn write(
             .bind(r.terms)
             .bind(r.title_terms)
             .bind(now.timestamp())
+            .bind(r.entities)
             .execute(&mut **tx)
             .await?;
     }
@@ -620,6 +653,13 @@ mod tests {
         assert!(!table_exists(&st.pool, "dedup_keys_v1").await.unwrap());
     }
 
+    /// The index of a week's window, as the stage loads it at start.
+    async fn load_week(st: &State, cfg: &DedupConfig, now: DateTime<Utc>) -> Index {
+        st.load_with(now - chrono::Duration::days(7), cfg)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn newer_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -642,10 +682,7 @@ mod tests {
         let cfg = DedupConfig::default();
         let now = Utc::now();
         let st = State::open(&path).await.unwrap();
-        let mut ix = st
-            .load_with(now - chrono::Duration::days(7), &cfg)
-            .await
-            .unwrap();
+        let mut ix = load_week(&st, &cfg, now).await;
         for poll in 0..4 {
             let s = raw(
                 &format!("p{poll}"),
@@ -658,12 +695,67 @@ mod tests {
             st.save(&s.id, &c, now).await.unwrap();
         }
         assert!(!ix.guid_trusted("rotor"));
-        let ix = st
-            .load_with(now - chrono::Duration::days(7), &cfg)
-            .await
-            .unwrap();
+        let ix = load_week(&st, &cfg, now).await;
         assert!(!ix.guid_trusted("rotor"));
         assert!(ix.guid_trusted("other"));
+    }
+
+    #[tokio::test]
+    async fn entities_survive_restart_and_an_older_file_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dedup.db");
+        {
+            // A version-2 file from before the entities column.
+            let st = State::open(&path).await.unwrap();
+            sqlx::query("ALTER TABLE dedup_similar DROP COLUMN entities")
+                .execute(&st.pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO dedup_similar (story_id, cluster_id, feed, story_time, version, sig, terms, title_terms, seen_at) VALUES ('old', NULL, 1, ?, ?, NULL, X'01000000', X'01000000', ?)")
+                .bind(Utc::now().timestamp())
+                .bind(SIG_VERSION)
+                .bind(Utc::now().timestamp())
+                .execute(&st.pool)
+                .await
+                .unwrap();
+            st.pool.close().await;
+        }
+        let cfg = DedupConfig::default();
+        let now = Utc::now();
+        let st = State::open(&path).await.unwrap();
+        let mut ix = load_week(&st, &cfg, now).await;
+        assert_eq!(ix.similar_len(), 1, "the old row loads without entities");
+        let a = raw(
+            "a",
+            "f1",
+            "g1",
+            "https://x.com/a",
+            "Volcano erupts near Catania as Etna sends ash over Sicily",
+        );
+        let c = ix.check(&a, &cfg);
+        // Volcano (first word, not a stopword), Catania, Etna, Sicily.
+        assert_eq!(c.new_entry.as_ref().map(|e| e.entities.len()), Some(4));
+        st.save(&a.id, &c, now).await.unwrap();
+        // After a restart the entities are back: the shared names explain the match.
+        let mut ix = load_week(&st, &cfg, now).await;
+        let b = raw(
+            "b",
+            "f2",
+            "g2",
+            "https://y.com/b",
+            "Etna erupts, ash cloud over Sicily closes Catania airport",
+        );
+        match ix.check(&b, &cfg).verdict {
+            Verdict::Unique {
+                cluster_id,
+                shared_entities,
+                ..
+            } => {
+                assert_eq!(cluster_id, "a");
+                assert_eq!(shared_entities, ["Etna", "Sicily", "Catania"]);
+            }
+            v => panic!("{v:?}"),
+        }
     }
 
     #[tokio::test]

@@ -159,6 +159,7 @@ pub fn distinct<'a>(arts: &'a [Article], pairs: &[Pair], max_jaccard: f64) -> Ve
                 sig: Some(Box::new(sig)),
                 terms: Box::new([]),
                 title_terms: Box::new([]),
+                entities: Box::new([]),
             },
             i64::MAX,
         );
