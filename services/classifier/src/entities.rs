@@ -128,14 +128,14 @@ struct Tally {
 
 /// An entity found in a story, with what salience and regions need.
 #[derive(Debug, Clone)]
-pub(crate) struct Found {
+pub(crate) struct Found<'a> {
     pub entity: Entity,
     /// Mentions in the title.
     pub title_mentions: u32,
     /// Mentions in the lead (the first `lead_bytes` of the body).
     pub lead_mentions: u32,
-    /// Regions of the entity (countries, organisations such as the EU).
-    pub regions: Vec<String>,
+    /// Regions of the entity (countries, organisations such as the EU), borrowed from the list.
+    pub regions: &'a [String],
 }
 
 /// A region id: 1-40 characters of a-z, 0-9 and _.
@@ -559,7 +559,7 @@ impl EntityList {
         body: (&str, &[Candidate]),
         lead_bytes: usize,
         hits: &mut Vec<Hit>,
-    ) -> Vec<Found> {
+    ) -> Vec<Found<'_>> {
         // (entity index, tally): a story names few entities, a vector beats a map.
         let mut found: Vec<(usize, Tally)> = Vec::new();
         let mut offset = 0;
@@ -626,7 +626,7 @@ impl EntityList {
                 },
                 title_mentions: t.title_mentions,
                 lead_mentions: t.lead_mentions,
-                regions: self.regions[i].clone(),
+                regions: &self.regions[i],
             })
             .collect()
     }

@@ -393,7 +393,7 @@ impl Classifier {
             .max(1);
         let mut regions: Vec<String> = Vec::new();
         for f in &found {
-            for r in &f.regions {
+            for r in f.regions {
                 if !regions.contains(r) {
                     regions.push(r.clone());
                 }
