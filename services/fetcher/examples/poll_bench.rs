@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 20
-//! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000
+//! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 1000
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -86,9 +86,9 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Feed `i`'s URL: its own loopback address (127.0.x.y), so its own host.
-fn url(port: u16, i: u64) -> String {
-    let h = i + 1;
+/// Feed `i`'s URL on host `i % hosts`: a loopback address (127.0.x.y) per host.
+fn url(port: u16, i: u64, hosts: u64) -> String {
+    let h = i % hosts.max(1) + 1;
     format!(
         "http://127.{}.{}.{}:{port}/f/{i}",
         (h >> 16) & 255,
@@ -237,7 +237,18 @@ async fn main() {
     let l = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(l, app).await });
-    let urls: Vec<String> = (0..feeds).map(|i| url(port, i)).collect();
+    // Memory mode: 100 feeds per host by default (100,000 distinct hosts would need a new
+    // connection per poll and run out of ephemeral ports on loopback).
+    let hosts = arg(
+        &args,
+        "--hosts",
+        if mode == "memory" {
+            (feeds / 100).max(1)
+        } else {
+            feeds
+        },
+    );
+    let urls: Vec<String> = (0..feeds).map(|i| url(port, i, hosts)).collect();
     let load = || {
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -251,7 +262,7 @@ async fn main() {
             let base = rss_kb();
             let (_, rss) = fetcher(&urls, concurrency, 2, 900).await;
             println!(
-                "memory: {feeds} feeds (one host each, polled every 15 min): resident {:.1} MB with them, {:.1} MB before = {:.0} bytes per feed (load {})",
+                "memory: {feeds} feeds on {hosts} hosts (polled every 15 min): resident {:.1} MB with them, {:.1} MB before = {:.0} bytes per feed (load {})",
                 rss as f64 / 1024.0,
                 base as f64 / 1024.0,
                 (rss.saturating_sub(base) as f64 * 1024.0) / feeds as f64,

@@ -68,6 +68,11 @@ pub struct FetcherConfig {
     /// How often a running fetcher checks the registry (`wirewatch feeds add/import/remove`)
     /// for changes.
     pub registry_reload_secs: u64,
+    /// Public base URL of this fetcher's WebSub callback (e.g.
+    /// `https://wirewatch.example.org/websub`, routed to the fetcher's HTTP server, path
+    /// kept). Set: feeds that advertise a hub are subscribed to. Unset: polling only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websub_callback_url: Option<String>,
 }
 
 impl Default for FetcherConfig {
@@ -98,6 +103,7 @@ impl Default for FetcherConfig {
             host_throttle_window_secs: 600,
             host_backoff_secs: 60,
             registry_reload_secs: 10,
+            websub_callback_url: None,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! - [`http`]: the HTTP client and the capped conditional GET (redirects, address checks).
 //! - [`schedule`]: intervals from publishing rate and server hints, per-host politeness.
 //! - [`registry`]: feeds added from the command line (autodiscovery, OPML import/export).
+//! - [`websub`]: hub subscriptions and the push callback.
 //! - [`state`]: SQLite state (`<data_dir>/fetcher.db`): validators, health, seen ids.
 //! - `poller`: the schedule and the poll of one feed.
 //! - [`metrics`]: `wirewatch_fetcher_*` metrics.
@@ -38,6 +39,7 @@ pub mod recover;
 pub mod registry;
 pub mod schedule;
 pub mod state;
+pub mod websub;
 
 use std::path::Path;
 
@@ -70,7 +72,59 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), FetcherError> {
     let specs = load_feeds(&cfg.feeds_file)?;
-    poller::run_feeds(cfg, specs, data_dir, publisher, opts, shutdown).await
+    poller::run_feeds(cfg, specs, data_dir, publisher, opts, shutdown, None).await
+}
+
+/// [`run`] with WebSub: subscriptions made through `websub` (serve [`websub::WebSub::router`]
+/// on the HTTP server), its accepted pushes arriving on `pushes`.
+pub async fn run_with_websub(
+    cfg: FetcherConfig,
+    data_dir: &Path,
+    publisher: SharedPublisher,
+    opts: LoopOptions,
+    shutdown: CancellationToken,
+    websub: std::sync::Arc<websub::WebSub>,
+    pushes: tokio::sync::mpsc::Receiver<websub::Push>,
+) -> Result<(), FetcherError> {
+    let specs = load_feeds(&cfg.feeds_file)?;
+    poller::run_feeds(
+        cfg,
+        specs,
+        data_dir,
+        publisher,
+        opts,
+        shutdown,
+        Some((websub, pushes)),
+    )
+    .await
+}
+
+/// Build the WebSub side for `cfg` (None when `websub_callback_url` is not set): the
+/// subscriber, the receiver of its pushes, and the callback router to serve.
+pub async fn websub_for(
+    cfg: &FetcherConfig,
+    data_dir: &Path,
+) -> Result<
+    Option<(
+        std::sync::Arc<websub::WebSub>,
+        tokio::sync::mpsc::Receiver<websub::Push>,
+    )>,
+    FetcherError,
+> {
+    let Some(base) = cfg.websub_callback_url.as_deref() else {
+        return Ok(None);
+    };
+    let base = Url::parse(base).map_err(|e| FetcherError::Io {
+        url: base.to_string(),
+        detail: format!("fetcher.websub_callback_url is not a URL: {e}"),
+    })?;
+    let store = state::Store::open(data_dir).await?;
+    let client = http::client(cfg)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    Ok(Some((
+        websub::WebSub::new(store, client, Some(base), tx),
+        rx,
+    )))
 }
 
 /// What [`inspect`] found.

@@ -14,6 +14,7 @@
 //! | `wirewatch_fetcher_host_backoffs_total` | counter | `stage` |
 //! | `wirewatch_fetcher_poll_interval_seconds` | histogram | `stage` |
 //! | `wirewatch_fetcher_items_per_fetch` | histogram | `stage` |
+//! | `wirewatch_fetcher_websub_events_total` | counter | `stage`, `event` |
 
 use std::sync::LazyLock;
 use wirewatch_runtime::metrics::must;
@@ -59,7 +60,19 @@ pub struct FetcherMetrics {
     pub poll_interval: HistogramVec,
     /// `wirewatch_fetcher_items_per_fetch{stage}`: items in each feed document fetched (200).
     pub items_per_fetch: HistogramVec,
+    /// `wirewatch_fetcher_websub_events_total{stage,event}`: [`WEBSUB_EVENTS`].
+    pub websub: IntCounterVec,
 }
+
+/// Values of the `event` label of the WebSub counter.
+pub const WEBSUB_EVENTS: [&str; 6] = [
+    "subscribe_sent",
+    "subscribe_failed",
+    "verified",
+    "denied",
+    "push_accepted",
+    "push_rejected",
+];
 
 static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
     FetcherMetrics {
@@ -104,6 +117,11 @@ static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
         "Whole-host pauses after several of the host's feeds were throttled (429/503).",
         &["stage"]
     )),
+    websub: must(register_int_counter_vec!(
+        "wirewatch_fetcher_websub_events_total",
+        "WebSub subscription requests, verifications, denials and pushes, by event.",
+        &["stage", "event"]
+    )),
     items_per_fetch: must(register_histogram_vec!(
         "wirewatch_fetcher_items_per_fetch",
         "Items in each feed document fetched (200 responses).",
@@ -143,6 +161,9 @@ pub fn touch() {
     m.host_backoffs.with_label_values(&[STAGE]);
     m.poll_interval.with_label_values(&[STAGE]);
     m.items_per_fetch.with_label_values(&[STAGE]);
+    for e in WEBSUB_EVENTS {
+        m.websub.with_label_values(&[STAGE, e]);
+    }
 }
 
 #[cfg(test)]

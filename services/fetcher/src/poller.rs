@@ -30,6 +30,7 @@ use crate::metrics::{self, STAGE};
 use crate::parse::{parse_feed_with_charset, FeedInfo};
 use crate::schedule::{self, FeedHints, HostGate, IntervalPolicy, Throttle};
 use crate::state::{status_str, FeedRow, Store};
+use crate::websub::{self, Push, WebSub};
 
 /// Longest error text carried in a `FeedHealth` event.
 const MAX_ERROR_BYTES: usize = 1024;
@@ -41,6 +42,7 @@ struct Ctx {
     publisher: SharedPublisher,
     opts: LoopOptions,
     shutdown: CancellationToken,
+    websub: Option<Arc<WebSub>>,
 }
 
 /// One feed's schedule and state, owned by whichever poll runs it.
@@ -57,6 +59,9 @@ struct FeedTask {
     saved: Option<FeedRow>,
     /// When the schedule (last success, next poll) was last written for `feeds list`.
     checkpointed: Option<Instant>,
+    /// The WebSub hub the feed last advertised (leases are renewed on later polls, 304s
+    /// included).
+    hub: Option<websub::Advertised>,
     backoff: Backoff,
 }
 
@@ -68,6 +73,8 @@ struct PollReport {
     throttled: Option<Option<Duration>>,
     /// The feed moved to another URL (its host may have changed).
     moved: bool,
+    /// Schedule the feed again (false for a pushed document: its poll stays scheduled).
+    reschedule: bool,
 }
 
 /// Poll every feed of `specs` until `shutdown`; see [`crate::run`].
@@ -78,7 +85,12 @@ pub(crate) async fn run_feeds(
     publisher: SharedPublisher,
     opts: LoopOptions,
     shutdown: CancellationToken,
+    websub: Option<(Arc<WebSub>, tokio::sync::mpsc::Receiver<Push>)>,
 ) -> Result<(), FetcherError> {
+    let (websub, mut pushes) = match websub {
+        Some((w, rx)) => (Some(w), Some(rx)),
+        None => (None, None),
+    };
     metrics::touch();
     let store = Store::open(data_dir).await?;
     let client = http::client(&cfg)?;
@@ -87,6 +99,9 @@ pub(crate) async fn run_feeds(
     let mut statuses: HashMap<usize, FeedStatus> = HashMap::new();
     let mut index_of: HashMap<String, usize> = HashMap::new();
     let file_ids: HashSet<String> = specs.iter().map(|s| s.id.clone()).collect();
+    // The signature before the rows: a feed added in between is then seen as a change at the
+    // first reload (the other order would miss it until the next change).
+    let mut registry_sig = store.registry_signature().await?;
     let mut all = specs;
     for r in store.registry_feeds().await? {
         if file_ids.contains(&r.id) {
@@ -102,7 +117,6 @@ pub(crate) async fn run_feeds(
         hosts.push(host);
         tasks.push(Some(task));
     }
-    let mut registry_sig = store.registry_signature().await?;
     set_gauge(&statuses);
     if tasks.is_empty() {
         tracing::warn!(stage = STAGE, "no feeds configured; waiting for shutdown");
@@ -117,13 +131,18 @@ pub(crate) async fn run_feeds(
         publisher,
         opts,
         shutdown: shutdown.clone(),
+        websub,
     });
+    // Feeds whose pushed document is being published (their poll stays scheduled).
+    let mut pushing: HashSet<usize> = HashSet::new();
+    // Pushes for feeds that were busy when they came.
+    let mut waiting: HashMap<usize, std::collections::VecDeque<Push>> = HashMap::new();
 
     // First poll of every feed: now.
     let now = tokio::time::Instant::now();
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> =
         (0..tasks.len()).map(|i| Reverse((now, i))).collect();
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight: FuturesUnordered<PollFuture> = FuturesUnordered::new();
 
     let mut reload =
         tokio::time::interval(Duration::from_secs(ctx.cfg.registry_reload_secs.max(1)));
@@ -151,13 +170,17 @@ pub(crate) async fn run_feeds(
             }
             if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
                 let ctx = ctx.clone();
-                in_flight.push(async move {
+                in_flight.push(Box::pin(async move {
                     let mut task = task;
                     let res = poll_feed(&ctx, &mut task).await;
                     (idx, host, task, res)
-                });
+                }) as PollFuture);
             } else {
                 gate.finish(&host, now.into_std());
+                if pushing.contains(&idx) {
+                    // Busy with a pushed document: poll right after.
+                    due.push(Reverse((now + Duration::from_secs(1), idx)));
+                }
             }
         }
         let next_due = due.peek().map(|Reverse((at, _))| *at);
@@ -168,6 +191,7 @@ pub(crate) async fn run_feeds(
             _ = reload.tick() => {
                 match ctx.store.registry_signature().await {
                     Ok(sig) if sig != registry_sig => {
+                        // Again the signature before the rows sync_registry reads.
                         registry_sig = sig;
                         if let Err(e) = sync_registry(&ctx, &file_ids, &mut index_of, &mut tasks, &mut hosts, &mut statuses, &mut removed, &mut due).await {
                             tracing::error!(stage = STAGE, error = %e, "cannot apply registry changes");
@@ -178,10 +202,29 @@ pub(crate) async fn run_feeds(
                     Err(e) => tracing::warn!(stage = STAGE, error = %e, "cannot check the feed registry"),
                 }
             }
+            Some(p) = recv_opt(&mut pushes) => {
+                let Some(&idx) = index_of.get(&p.feed_id) else {
+                    tracing::info!(stage = STAGE, feed = %p.feed_id, "websub: push for a feed not configured; ignored");
+                    continue;
+                };
+                let Some(task) = tasks.get_mut(idx).and_then(Option::take) else {
+                    // Being polled or publishing another push: published when it returns.
+                    let q = waiting.entry(idx).or_default();
+                    if q.len() < MAX_WAITING_PUSHES {
+                        q.push_back(p);
+                    } else {
+                        tracing::warn!(stage = STAGE, feed = %p.feed_id, "websub: too many pushes waiting for this feed; dropping one (polling catches up)");
+                    }
+                    continue;
+                };
+                launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now.into_std());
+            }
             Some((idx, host, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
                 let now = tokio::time::Instant::now();
                 gate.finish(&host, now.into_std());
+                pushing.remove(&idx);
                 if removed.remove(&idx) {
+                    waiting.remove(&idx);
                     tracing::info!(stage = STAGE, feed = %task.spec.id, "feed removed from the registry");
                     continue;
                 }
@@ -206,9 +249,17 @@ pub(crate) async fn run_feeds(
                                 *h = host_of(&task.spec.url);
                             }
                         }
-                        due.push(Reverse((now + delay, idx)));
-                        if let Some(slot) = tasks.get_mut(idx) {
-                            *slot = Some(task);
+                        if report.reschedule {
+                            due.push(Reverse((now + delay, idx)));
+                        }
+                        match waiting.get_mut(&idx).and_then(std::collections::VecDeque::pop_front) {
+                            Some(p) => launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now.into_std()),
+                            None => {
+                                waiting.remove(&idx);
+                                if let Some(slot) = tasks.get_mut(idx) {
+                                    *slot = Some(task);
+                                }
+                            }
                         }
                     }
                     Err(e) => break Err(e),
@@ -227,6 +278,89 @@ pub(crate) async fn run_feeds(
     ctx.store.close().await;
     tracing::info!(stage = STAGE, "fetcher stopped");
     result
+}
+
+/// A poll or a pushed document being published: (index, host, task, outcome).
+type PollFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (usize, String, FeedTask, Result<PollReport, FetcherError>),
+            > + Send,
+    >,
+>;
+
+async fn recv_opt(rx: &mut Option<tokio::sync::mpsc::Receiver<Push>>) -> Option<Push> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Pushed documents kept per busy feed.
+const MAX_WAITING_PUSHES: usize = 8;
+
+/// Start publishing pushed document `p` of feed `idx` (its task taken). Not through the host
+/// gate's checks (nothing is fetched), but holding a slot so the completion's `finish`
+/// balances.
+#[allow(clippy::too_many_arguments)]
+fn launch_push(
+    ctx: &Arc<Ctx>,
+    gate: &mut HostGate,
+    pushing: &mut HashSet<usize>,
+    in_flight: &mut FuturesUnordered<PollFuture>,
+    hosts: &[String],
+    idx: usize,
+    task: FeedTask,
+    p: Push,
+    now: std::time::Instant,
+) {
+    pushing.insert(idx);
+    let ctx = ctx.clone();
+    let host = hosts.get(idx).cloned().unwrap_or_default();
+    gate.hold(&host, now);
+    in_flight.push(Box::pin(async move {
+        let mut task = task;
+        let res = publish_push(&ctx, &mut task, p).await;
+        (idx, host, task, res)
+    }) as PollFuture);
+}
+
+/// Publish the new stories of a document the feed's hub pushed (the same seen-ids as polls).
+async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollReport, FetcherError> {
+    let feed = websub::feed_ref(&task.spec.id, &task.spec.url, task.spec.title.clone());
+    let fetched_at = Utc::now();
+    let url = task.spec.url.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_feed_with_charset(
+            &p.body,
+            p.charset.as_deref(),
+            &feed,
+            Some(&p.topic),
+            fetched_at,
+        )
+    })
+    .await
+    .map_err(|e| FetcherError::Parse {
+        url: url.clone(),
+        detail: format!("parser task failed: {e}"),
+    })?;
+    match parsed {
+        Ok((info, stories)) => match publish_new(ctx, task, &info, stories).await? {
+            Published::All(n) => {
+                tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
+            }
+            Published::Interrupted => {}
+        },
+        Err(e) => {
+            tracing::warn!(stage = STAGE, feed = %task.spec.id, error = %e, "websub: pushed document is not a feed; ignored");
+        }
+    }
+    Ok(PollReport {
+        delay: Duration::ZERO,
+        throttled: None,
+        moved: false,
+        reschedule: false,
+    })
 }
 
 /// A feed's task: its state row registered (a moved feed keeps its new URL) and its host key.
@@ -252,6 +386,7 @@ async fn make_task(
             row,
             saved: None,
             checkpointed: None,
+            hub: None,
             backoff: Backoff::new(retry_initial, retry_max),
         },
         host,
@@ -344,6 +479,7 @@ async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<PollReport, Fetcher
         delay,
         throttled,
         moved,
+        reschedule: true,
     })
 }
 
@@ -361,6 +497,12 @@ async fn poll_once(
     let fetched = match fetched {
         Ok(f) => {
             task.floor = f.floor;
+            if f.parsed.is_some() {
+                task.hub = f.hub;
+            }
+            if let (Some(ws), Some(ad)) = (&ctx.websub, &task.hub) {
+                ws.ensure(&task.spec.id, ad).await;
+            }
             if let Some(to) = f.moved_to {
                 if !moved(ctx, task, &to).await? {
                     return Ok(Duration::ZERO);
@@ -453,6 +595,8 @@ struct Fetched {
     parsed: Option<Parsed>,
     moved_to: Option<Url>,
     floor: Option<Duration>,
+    /// The WebSub hub the document advertises.
+    hub: Option<websub::Advertised>,
 }
 
 /// Fetch conditionally and parse off the async threads.
@@ -472,6 +616,7 @@ async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Fetched, FetcherE
                 moved_to,
                 // A 304 carries no body: keep what the feed itself asked for last time.
                 floor: hints.floor().max(task.floor),
+                hub: None,
             });
         }
         FetchOutcome::Body {
@@ -487,6 +632,11 @@ async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Fetched, FetcherE
         tracing::debug!(stage = STAGE, feed = %task.spec.id, final_url = %final_url, "redirected");
     }
     let floor = hints.floor().max(FeedHints::scan(&bytes).floor());
+    let hub = ctx
+        .websub
+        .as_ref()
+        .filter(|w| w.enabled())
+        .and_then(|_| websub::advertised(&bytes, &final_url));
     let feed = FeedRef {
         id: task.spec.id.clone(),
         url: url.clone(),
@@ -511,6 +661,7 @@ async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Fetched, FetcherE
         parsed: Some((parsed.0, parsed.1, validators)),
         moved_to,
         floor,
+        hub,
     })
 }
 
@@ -610,7 +761,13 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
             }
         }
     }
-    let next = schedule::next_interval(&task.policy, task.gap, task.floor);
+    let mut next = schedule::next_interval(&task.policy, task.gap, task.floor);
+    if let Some(ws) = &ctx.websub {
+        if let Some(relaxed) = ws.relaxed_interval(&task.spec.id).await {
+            // Pushes arrive: polling is only the safety net.
+            next = next.max(relaxed.min(task.policy.max));
+        }
+    }
     metrics::get()
         .poll_interval
         .with_label_values(&[STAGE])

@@ -137,6 +137,10 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<Url> {
 }
 
 /// The value of attribute `name` in the tag text `tag` (`<link a="b" c='d' e=f`).
+pub(crate) fn attribute_of(tag: &str, name: &str) -> Option<String> {
+    attribute(tag, name)
+}
+
 fn attribute(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let mut from = 0;

@@ -279,6 +279,17 @@ impl HostGate {
         Ok(())
     }
 
+    /// Count a slot of `host` taken without the checks (work for the host that is not a
+    /// request, released with [`HostGate::finish`] like one).
+    pub fn hold(&mut self, host: &str, _now: Instant) {
+        if !self.hosts.contains_key(host) {
+            self.hosts.insert(host.to_string(), HostState::default());
+        }
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.in_flight += 1;
+        }
+    }
+
     /// A request to `host` ended.
     pub fn finish(&mut self, host: &str, now: Instant) {
         let window = self.policy.throttle_window;

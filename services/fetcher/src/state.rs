@@ -77,6 +77,19 @@ const SCHEMA: &[&str] = &[
         interval_secs INTEGER,
         added_at TEXT NOT NULL
     )",
+    // A counter bumped by every registry change (a running fetcher compares it).
+    "CREATE TABLE IF NOT EXISTS registry_version (k INTEGER PRIMARY KEY CHECK (k = 0), v INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO registry_version (k, v) VALUES (0, 0)",
+    // WebSub subscriptions (see websub.rs): lease_until NULL while pending verification.
+    "CREATE TABLE IF NOT EXISTS websub (
+        feed_id TEXT PRIMARY KEY,
+        hub TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        lease_until TEXT,
+        last_push_at TEXT,
+        requested_at TEXT
+    )",
     // When each feed last succeeded and is next due, written at most every few minutes per
     // feed (for `wirewatch feeds list`).
     "CREATE TABLE IF NOT EXISTS schedule (
@@ -163,10 +176,15 @@ impl Store {
         .await
         .map_err(|e| err(e.to_string()))?;
         if has == 0 {
-            sqlx::query("ALTER TABLE feeds ADD COLUMN configured_url TEXT")
+            // Another process (the fetcher and `wirewatch feeds …`) may add it at the same time.
+            if let Err(e) = sqlx::query("ALTER TABLE feeds ADD COLUMN configured_url TEXT")
                 .execute(&pool)
                 .await
-                .map_err(|e| err(e.to_string()))?;
+            {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(err(e.to_string()));
+                }
+            }
         }
         Ok(Store { pool, path })
     }
@@ -319,6 +337,96 @@ impl Store {
             .collect())
     }
 
+    /// The WebSub subscription of `feed_id`, if any.
+    pub async fn websub_get(
+        &self,
+        feed_id: &str,
+    ) -> Result<Option<crate::websub::Subscription>, FetcherError> {
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT hub, topic, secret, lease_until, last_push_at, requested_at FROM websub WHERE feed_id = ?",
+        )
+        .bind(feed_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
+        let t = |s: Option<String>| {
+            s.and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        Ok(row.map(
+            |(hub, topic, secret, lease, push, requested)| crate::websub::Subscription {
+                hub,
+                topic,
+                secret,
+                lease_until: t(lease),
+                last_push_at: t(push),
+                requested_at: t(requested),
+            },
+        ))
+    }
+
+    /// Record a subscription request (pending verification) with its secret.
+    pub async fn websub_pending(
+        &self,
+        feed_id: &str,
+        hub: &str,
+        topic: &str,
+        secret: &str,
+    ) -> Result<(), FetcherError> {
+        sqlx::query(
+            "INSERT INTO websub (feed_id, hub, topic, secret, requested_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (feed_id) DO UPDATE SET hub = excluded.hub, topic = excluded.topic,
+               secret = excluded.secret, requested_at = excluded.requested_at",
+        )
+        .bind(feed_id)
+        .bind(hub)
+        .bind(topic)
+        .bind(secret)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
+        Ok(())
+    }
+
+    /// The hub verified the subscription of `feed_id` until `until`.
+    pub async fn websub_verified(
+        &self,
+        feed_id: &str,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<(), FetcherError> {
+        sqlx::query("UPDATE websub SET lease_until = ? WHERE feed_id = ?")
+            .bind(until.to_rfc3339())
+            .bind(feed_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
+        Ok(())
+    }
+
+    /// A push for `feed_id` was accepted at `at`.
+    pub async fn websub_pushed(
+        &self,
+        feed_id: &str,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<(), FetcherError> {
+        sqlx::query("UPDATE websub SET last_push_at = ? WHERE feed_id = ?")
+            .bind(at.to_rfc3339())
+            .bind(feed_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
+        Ok(())
+    }
+
     /// The feeds added with `wirewatch feeds add` / `feeds import`.
     pub async fn registry_feeds(&self) -> Result<Vec<crate::feeds::FeedSpec>, FetcherError> {
         type Row = (String, String, Option<String>, Option<String>, Option<i64>);
@@ -357,6 +465,9 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(&format!("add feed {} ({})", f.id, f.url), e))?;
+        if done.rows_affected() > 0 {
+            self.bump_registry().await?;
+        }
         Ok(done.rows_affected() > 0)
     }
 
@@ -368,6 +479,7 @@ impl Store {
             .await
             .map_err(|e| self.err(&format!("remove feed {id}"), e))?;
         if done.rows_affected() > 0 {
+            self.bump_registry().await?;
             for table in [
                 "DELETE FROM feeds WHERE id = ?",
                 "DELETE FROM schedule WHERE id = ?",
@@ -383,9 +495,18 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Changes when the registry changes: (rows, newest addition).
-    pub async fn registry_signature(&self) -> Result<(i64, String), FetcherError> {
-        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(added_at), '') FROM registry")
+    async fn bump_registry(&self) -> Result<(), FetcherError> {
+        sqlx::query("UPDATE registry_version SET v = v + 1 WHERE k = 0")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err("registry version", e))?;
+        Ok(())
+    }
+
+    /// Changes whenever the registry changes (a counter: an addition and a removal between
+    /// two looks are still a change).
+    pub async fn registry_signature(&self) -> Result<i64, FetcherError> {
+        sqlx::query_scalar("SELECT v FROM registry_version WHERE k = 0")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err("registry", e))

@@ -825,3 +825,113 @@ async fn retry_after_is_honoured() {
         "asked again after {gap:?}"
     );
 }
+
+// ---- WebSub against a hub on loopback.
+
+#[derive(Clone, Default)]
+struct Hub {
+    /// Challenge answers seen by the hub: (sent, answered).
+    verified: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+/// A hub: accepts a subscription, verifies it at the callback, then pushes one signed
+/// document (a story "Pushed story") and one forged document (wrong signature).
+async fn hub(State(h): State<Hub>, body: Bytes) -> StatusCode {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let callback = form["hub.callback"].clone();
+    let topic = form["hub.topic"].clone();
+    let secret = form["hub.secret"].clone();
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let challenge = "chal-123";
+        let u = format!(
+            "{callback}?hub.mode=subscribe&hub.topic={}&hub.challenge={challenge}&hub.lease_seconds=600",
+            url::form_urlencoded::byte_serialize(topic.as_bytes()).collect::<String>()
+        );
+        let answer = client.get(&u).send().await.unwrap().text().await.unwrap();
+        h.verified.lock().unwrap().push((challenge.into(), answer));
+        let doc = |title: &str| {
+            format!("<rss version=\"2.0\"><channel><title>Hubbed</title><link>https://h.example/</link><description>d</description><item><guid>{title}</guid><title>{title}</title><link>https://h.example/{title}</link></item></channel></rss>")
+        };
+        use hmac::Mac;
+        let signed = doc("Pushed story");
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(signed.as_bytes());
+        let sig = format!("sha256={}", hex::encode(m.finalize().into_bytes()));
+        let forged = doc("Forged story");
+        for (body, sig) in [(forged, "sha256=00ff".to_string()), (signed, sig)] {
+            let r = client
+                .post(&callback)
+                .header("content-type", "application/rss+xml")
+                .header("x-hub-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "push answered {}", r.status());
+        }
+    });
+    StatusCode::ACCEPTED
+}
+
+#[tokio::test]
+async fn websub_subscribes_verifies_and_publishes_signed_pushes_only() {
+    let h = Hub::default();
+    let app = Router::new()
+        .route("/", axum::routing::post(hub))
+        .with_state(h.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hub_url = format!("http://{}/", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+
+    let feed_body = format!(
+        "<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>Hubbed</title><link>https://h.example/</link><description>d</description><atom:link rel=\"hub\" href=\"{hub_url}\"/><item><guid>polled</guid><title>Polled story</title><link>https://h.example/polled</link></item></channel></rss>"
+    );
+    let (feed_url, _served) = serve(Mode::Ok, feed_body, "\"v1\"").await;
+    let mut s = setup(&feed_url);
+    let cb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    s.cfg.websub_callback_url = Some(format!("http://{}/websub", cb.local_addr().unwrap()));
+    let (ws, pushes) = wirewatch_fetcher::websub_for(&s.cfg, &s.data_dir)
+        .await
+        .unwrap()
+        .unwrap();
+    let router = ws.router();
+    tokio::spawn(async move { axum::serve(cb, router).await.unwrap() });
+
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw]);
+    let stop = CancellationToken::new();
+    let (cfg, data, p) = (
+        s.cfg.clone(),
+        s.data_dir.clone(),
+        Arc::new(bus.publisher("fetcher")) as SharedPublisher,
+    );
+    let (stop2, ws2) = (stop.clone(), ws.clone());
+    let task = tokio::spawn(async move {
+        wirewatch_fetcher::run_with_websub(cfg, &data, p, opts(), stop2, ws2, pushes).await
+    });
+    let mut titles = vec![];
+    while titles.len() < 2 {
+        let st: RawStory = next(&mut sub).await.decode().unwrap();
+        titles.push(st.title);
+    }
+    titles.sort();
+    assert_eq!(titles, ["Polled story", "Pushed story"]);
+    let v = h.verified.lock().unwrap().clone();
+    assert_eq!(
+        v,
+        [("chal-123".to_string(), "chal-123".to_string())],
+        "challenge not echoed"
+    );
+    // The forged push published nothing (and polling publishes nothing new either).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let rest = stories(&drain(&mut sub).await);
+    assert!(
+        rest.iter().all(|s| s.title != "Forged story"),
+        "a forged push was published"
+    );
+    assert!(rest.is_empty(), "{rest:?}");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}

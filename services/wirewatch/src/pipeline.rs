@@ -91,9 +91,22 @@ async fn build(
             let dir = cfg.data_dir.clone();
             // Fail fast on a bad feeds file, before anything starts.
             wirewatch_fetcher::load_feeds(&fc.feeds_file)?;
-            Box::pin(
-                async move { Ok(wirewatch_fetcher::run(fc, &dir, publisher, opts, token).await?) },
-            ) as std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+            match wirewatch_fetcher::websub_for(&fc, &dir).await? {
+                Some((ws, pushes)) => {
+                    api = ws.router();
+                    Box::pin(async move {
+                        Ok(wirewatch_fetcher::run_with_websub(
+                            fc, &dir, publisher, opts, token, ws, pushes,
+                        )
+                        .await?)
+                    })
+                        as std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+                }
+                None => Box::pin(async move {
+                    Ok(wirewatch_fetcher::run(fc, &dir, publisher, opts, token).await?)
+                })
+                    as std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+            }
         }
         Stage::Dedup => {
             let d = wirewatch_dedup::DedupStage::open(cfg.dedup.clone(), &cfg.data_dir).await?;
