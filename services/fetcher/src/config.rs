@@ -73,6 +73,10 @@ pub struct FetcherConfig {
     /// kept). Set: feeds that advertise a hub are subscribed to. Unset: polling only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websub_callback_url: Option<String>,
+    /// This process's share of the feeds when several fetchers run: `"i/n"` polls the feeds
+    /// whose id hashes to `i` modulo `n` (`"0/1"`: all). Processes that share `data_dir` (one
+    /// host, SQLite WAL) share the registry and each keeps the state of its own feeds.
+    pub shard: String,
 }
 
 impl Default for FetcherConfig {
@@ -104,6 +108,7 @@ impl Default for FetcherConfig {
             host_backoff_secs: 60,
             registry_reload_secs: 10,
             websub_callback_url: None,
+            shard: "0/1".into(),
         }
     }
 }
@@ -124,6 +129,36 @@ impl FetcherConfig {
             min,
             max: Duration::from_secs(self.max_interval_secs).max(min),
             adaptive: self.adaptive_interval && own.is_none(),
+        }
+    }
+
+    /// `shard` as (index, count); errors name the key.
+    pub fn shard(&self) -> Result<(u64, u64), String> {
+        let bad = || {
+            format!(
+                "fetcher.shard {:?} must be \"i/n\" with 0 <= i < n",
+                self.shard
+            )
+        };
+        let (i, n) = self.shard.split_once('/').ok_or_else(bad)?;
+        let (i, n): (u64, u64) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if n == 0 || i >= n {
+            return Err(bad());
+        }
+        Ok((i, n))
+    }
+
+    /// Whether feed `id` belongs to this process's shard.
+    pub fn owns(&self, id: &str) -> bool {
+        match self.shard() {
+            Ok((_, 1)) | Err(_) => true,
+            Ok((i, n)) => {
+                let h = wirewatch_proto::stable_id(&["shard", id]);
+                u64::from_str_radix(&h[..h.len().min(15)], 16).unwrap_or(0) % n == i
+            }
         }
     }
 
@@ -161,5 +196,27 @@ mod tests {
         assert_eq!(partial.interval_secs, 60);
         assert_eq!(partial.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert!(toml::from_str::<FetcherConfig>("interval = 60").is_err());
+    }
+
+    #[test]
+    fn shards_split_the_feeds() {
+        let mut c = FetcherConfig::default();
+        assert!(c.owns("anything"));
+        let ids: Vec<String> = (0..300).map(|i| format!("feed-{i}")).collect();
+        let mut counts = [0usize; 3];
+        for i in 0..3 {
+            c.shard = format!("{i}/3");
+            counts[i] = ids.iter().filter(|id| c.owns(id)).count();
+        }
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            300,
+            "every feed in exactly one shard"
+        );
+        assert!(counts.iter().all(|n| *n > 60), "{counts:?}");
+        for bad in ["3/3", "1", "a/b", "0/0"] {
+            c.shard = bad.into();
+            assert!(c.shard().unwrap_err().contains("fetcher.shard"));
+        }
     }
 }

@@ -72,7 +72,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), FetcherError> {
     let specs = load_feeds(&cfg.feeds_file)?;
+    check_shard(&cfg)?;
     poller::run_feeds(cfg, specs, data_dir, publisher, opts, shutdown, None).await
+}
+
+fn check_shard(cfg: &FetcherConfig) -> Result<(), FetcherError> {
+    cfg.shard().map(|_| ()).map_err(|detail| FetcherError::Io {
+        url: String::new(),
+        detail,
+    })
 }
 
 /// [`run`] with WebSub: subscriptions made through `websub` (serve [`websub::WebSub::router`]
@@ -87,6 +95,7 @@ pub async fn run_with_websub(
     pushes: tokio::sync::mpsc::Receiver<websub::Push>,
 ) -> Result<(), FetcherError> {
     let specs = load_feeds(&cfg.feeds_file)?;
+    check_shard(&cfg)?;
     poller::run_feeds(
         cfg,
         specs,

@@ -102,8 +102,13 @@ pub(crate) async fn run_feeds(
     // The signature before the rows: a feed added in between is then seen as a change at the
     // first reload (the other order would miss it until the next change).
     let mut registry_sig = store.registry_signature().await?;
-    let mut all = specs;
-    for r in store.registry_feeds().await? {
+    let mut all: Vec<FeedSpec> = specs.into_iter().filter(|f| cfg.owns(&f.id)).collect();
+    for r in store
+        .registry_feeds()
+        .await?
+        .into_iter()
+        .filter(|f| cfg.owns(&f.id))
+    {
         if file_ids.contains(&r.id) {
             tracing::warn!(stage = STAGE, feed = %r.id, "a feed added with `wirewatch feeds add` has the id of a feed in the feeds file; the file's wins");
         } else {
@@ -405,7 +410,13 @@ async fn sync_registry(
     removed: &mut HashSet<usize>,
     due: &mut BinaryHeap<Reverse<(tokio::time::Instant, usize)>>,
 ) -> Result<(), FetcherError> {
-    let now_registry = ctx.store.registry_feeds().await?;
+    let now_registry: Vec<FeedSpec> = ctx
+        .store
+        .registry_feeds()
+        .await?
+        .into_iter()
+        .filter(|f| ctx.cfg.owns(&f.id))
+        .collect();
     let wanted: HashSet<&str> = now_registry.iter().map(|f| f.id.as_str()).collect();
     let gone: Vec<String> = index_of
         .keys()

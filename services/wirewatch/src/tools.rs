@@ -16,6 +16,9 @@ pub fn check_config(cfg: &Config, path: Option<&Path>) -> anyhow::Result<ExitCod
     if let Err(e) = wirewatch_fetcher::load_feeds(&cfg.fetcher.feeds_file) {
         errors.push(format!("fetcher.feeds_file: {e}"));
     }
+    if let Err(e) = cfg.fetcher.shard() {
+        errors.push(e);
+    }
     if let Err(e) = wirewatch_classifier::Classifier::load(&cfg.classifier) {
         errors.push(format!("classifier: {e}"));
     }
