@@ -23,16 +23,24 @@ pub struct Explanation {
     pub model: Vec<(String, f64)>,
     /// Why the rules were not applied (language not in `rule_languages`), if so.
     pub rules_skipped: Option<String>,
+    /// How the language was decided: `English function-word screen`, `whatlang`, or
+    /// whatlang's unsure best guess with its confidence.
+    pub language_detector: Option<String>,
 }
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.story;
         writeln!(f, "story {}: {}", s.story.id, s.story.title.trim())?;
+        let by = self
+            .language_detector
+            .as_deref()
+            .map_or(String::new(), |d| format!(", {d}"));
         match (&s.detected_language, s.language_confidence) {
-            (Some(l), Some(c)) => writeln!(f, "  language: {l} (confidence {c:.2})")?,
+            (Some(l), Some(c)) => writeln!(f, "  language: {l} (confidence {c:.2}{by})")?,
             (Some(l), None) => writeln!(f, "  language: {l}")?,
-            _ => writeln!(f, "  language: not detected confidently")?,
+            _ if by.is_empty() => writeln!(f, "  language: not detected confidently")?,
+            _ => writeln!(f, "  language: not detected confidently ({})", &by[2..])?,
         }
         if let Some(why) = &self.rules_skipped {
             writeln!(f, "  rules skipped: {why}")?;

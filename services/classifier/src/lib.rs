@@ -13,14 +13,16 @@
 //! - **entities**: countries, organisations (`config/organisations.toml`) and people
 //!   (`config/people.toml`), each with mentions, matched forms and a **salience** in [0, 1]
 //!   (title and lead mentions count more);
-//! - **language** (ISO 639-1) via `whatlang` with its **confidence**, when it is confident;
-//!   rule topics apply only to `rule_languages` (English by default): a story in another
-//!   language gets entities but no topics, never false ones;
+//! - **language** (ISO 639-1) with its **confidence**, when the detector is confident: an
+//!   English function-word screen first (most stories, ~1 µs), `whatlang` for the rest; rule
+//!   topics apply only to `rule_languages` (English by default): a story in another language
+//!   (or, when unsure, probably in another one) gets entities but no topics, never false ones;
 //! - **severity** 0–5 from topics, escalation terms and casualty counts (`[severity]` in
 //!   `config/taxonomy.toml`, rules in `severity.rs`).
 //!
-//! The rules are loaded once ([`Classifier::load`]) into Aho-Corasick automata;
-//! [`Classifier::classify`] is a pure function of the story (plus the clock for
+//! The rules are loaded once ([`Classifier::load`]) into one shared Aho-Corasick automaton
+//! over the forms of every list, searched once per text; each list then resolves its own
+//! matches. [`Classifier::classify`] is a pure function of the story (plus the clock for
 //! `classified_at`), so a redelivered message yields the same classification.
 //! [`Classifier::explain`] keeps the reasons for `wirewatch classify --explain`.
 //!
@@ -29,11 +31,12 @@
 //! - [`error`] holds [`ClassifierError`];
 //! - [`metrics`] declares the stage's Prometheus metrics;
 //! - [`model`] trains, saves, loads and applies the topic model ([`train`]);
-//! - `matcher` does word-boundary, case-aware phrase matching over Aho-Corasick;
+//! - `matcher` does word-boundary, case-aware phrase matching: the shared scanner and each
+//!   list's leftmost-longest resolution;
 //! - `taxonomy` loads and scores topics and their evidence;
 //! - `severity` assesses severity;
 //! - `entities` finds countries, organisations and people, with the ambiguity guard;
-//! - `language` maps whatlang's detection to ISO 639-1;
+//! - `language` detects the language (English screen, then whatlang) as ISO 639-1;
 //! - `explain` renders [`Explanation`]s and holds the commands [`classify_command`] and
 //!   [`train_command`].
 //!
@@ -300,6 +303,7 @@ impl Classifier {
             severity_reasons: parts.severity.map(|s| s.reasons).unwrap_or_default(),
             model: parts.model,
             rules_skipped: parts.rules_skipped,
+            language_detector: parts.language_detector,
         }
     }
 
@@ -426,6 +430,13 @@ impl Classifier {
                 self.rule_languages
             )
         });
+        let language_detector = language.as_ref().map(|d| match (d.method, d.reliable) {
+            (language::Method::Screen, _) => "English function-word screen".to_string(),
+            (language::Method::Whatlang, true) => "whatlang".to_string(),
+            (language::Method::Whatlang, false) => {
+                format!("whatlang's best guess {} at {:.2}", d.code, d.confidence)
+            }
+        });
         let (detected_language, language_confidence) = match language
             .as_ref()
             .and_then(|d| Some((d.reported()?, d.confidence)))
@@ -443,6 +454,7 @@ impl Classifier {
             severity,
             model: model_probs,
             rules_skipped,
+            language_detector,
         }
     }
 
@@ -516,6 +528,7 @@ struct Parts {
     severity: Option<SeverityAssessment>,
     model: Vec<(String, f64)>,
     rules_skipped: Option<String>,
+    language_detector: Option<String>,
 }
 
 /// Per-thread buffers of [`Classifier::explain`]: the scans of title and body and the hits of

@@ -200,6 +200,7 @@ fn seed_article_istanbul_talks() {
         "salience",
         "severity: ",
         "regions: ",
+        "English function-word screen",
     ] {
         assert!(
             text.contains(needle),
@@ -1032,6 +1033,20 @@ fn non_english_feeds_get_no_english_topics() {
         reported += usize::from(e.detected_language.is_some());
         with_countries += usize::from(!e.countries.is_empty());
     }
+    // The explanation says what the gate went by.
+    let x = classifier().explain(
+        story(
+            "Match Eleitoral já soma mais de 500 mil testes completos; ache seu candidato",
+            "",
+        ),
+        "c".into(),
+    );
+    let text = x.to_string();
+    assert!(
+        text.contains("not detected confidently (whatlang's best guess pt at")
+            && text.contains("(probable, confidence"),
+        "{text}"
+    );
     println!(
         "{} items: language reported {reported}, rules skipped {skipped}, with countries {with_countries}",
         items.len()
