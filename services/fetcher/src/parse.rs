@@ -475,85 +475,125 @@ static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(ammonia::B
 /// entities decoded, whitespace collapsed, block elements (`p`, `br`, `li`, …) as line
 /// breaks; at most `max_bytes`.
 pub fn html_to_text(html: &str, max_bytes: usize) -> String {
+    let mut text = Collapse::new(html.len(), max_bytes);
     // Most titles carry no markup at all, most descriptions simple markup: both skip the
     // HTML parser (html::strip gives what it would; tested on the whole corpus).
     // (0xEE leads the UTF-8 of BLOCK, U+E000.)
-    let decoded: Cow<'_, str> = if memchr::memchr3(b'<', b'&', 0xEE, html.as_bytes()).is_none() {
-        Cow::Borrowed(html)
-    } else if let Some(text) = html::strip(html) {
-        Cow::Owned(text)
-    } else {
-        Cow::Owned(html_to_text_full(html))
-    };
-    finish_text(decoded, max_bytes)
+    if memchr::memchr3(b'<', b'&', 0xEE, html.as_bytes()).is_none() {
+        text.push(html);
+    } else if html::strip(html, &mut text).is_none() {
+        text.clear();
+        text.push(&html_to_text_full(html));
+    }
+    text.finish()
 }
 
-/// The last step of [`html_to_text`]: control characters removed, whitespace collapsed,
-/// [`BLOCK`] marks as line breaks, cut at `max_bytes`.
+/// [`finish_text`] on `decoded` (the unit tests compare it with its first version).
+#[cfg(test)]
 fn finish_text(decoded: Cow<'_, str>, max_bytes: usize) -> String {
-    /// What separates the next word from the previous one.
-    #[derive(PartialEq, PartialOrd)]
-    enum Gap {
-        None,
-        Space,
-        Line,
-    }
-    let text: &str = &decoded;
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len().min(max_bytes.saturating_add(4)));
-    let mut gap = Gap::None;
-    let mut i = 0;
-    // One pass: runs of plain ASCII are copied whole; whitespace (Unicode's) becomes one space,
-    // a run containing a [`BLOCK`] one line break; control characters vanish.
-    while i < bytes.len() && out.len() <= max_bytes {
-        let b = bytes[i];
-        if matches!(b, b'\t'..=b'\r' | b' ') {
-            // A run of ASCII whitespace at once.
-            if gap == Gap::None {
-                gap = Gap::Space;
-            }
-            i += 1;
-            while i < bytes.len() && matches!(bytes[i], b'\t'..=b'\r' | b' ') {
-                i += 1;
-            }
-            continue;
+    let mut text = Collapse::new(decoded.len(), max_bytes);
+    text.push(&decoded);
+    text.finish()
+}
+
+/// What separates the next word from the previous one.
+#[derive(Debug, PartialEq)]
+enum Gap {
+    None,
+    Space,
+    Line,
+}
+
+/// The last step of [`html_to_text`], fed text piece by piece: control characters removed,
+/// whitespace collapsed (Unicode's: one space), a run containing a [`BLOCK`] one line break,
+/// at most `max` bytes.
+pub(crate) struct Collapse {
+    out: String,
+    gap: Gap,
+    max: usize,
+}
+
+impl Collapse {
+    fn new(input_len: usize, max: usize) -> Self {
+        Collapse {
+            out: String::with_capacity(input_len.min(max.saturating_add(4))),
+            gap: Gap::None,
+            max,
         }
-        let (c, len) = if b < 0x80 {
-            (char::from(b), 1)
-        } else {
-            let c = text[i..].chars().next().unwrap_or(' ');
-            (c, c.len_utf8())
-        };
-        if c == BLOCK {
-            gap = Gap::Line;
-        } else if c.is_whitespace() {
-            if gap == Gap::None {
-                gap = Gap::Space;
-            }
-        } else if !c.is_control() {
-            if !out.is_empty() {
-                match gap {
-                    Gap::Line => out.push('\n'),
-                    Gap::Space => out.push(' '),
-                    Gap::None => {}
+    }
+
+    /// Whether more text would be cut anyway.
+    pub(crate) fn full(&self) -> bool {
+        self.out.len() > self.max
+    }
+
+    /// A line break before the next word.
+    pub(crate) fn block(&mut self) {
+        self.gap = Gap::Line;
+    }
+
+    fn clear(&mut self) {
+        self.out.clear();
+        self.gap = Gap::None;
+    }
+
+    /// Append `text`; runs of plain ASCII are copied whole.
+    pub(crate) fn push(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && !self.full() {
+            let b = bytes[i];
+            if matches!(b, b'\t'..=b'\r' | b' ') {
+                // A run of ASCII whitespace at once.
+                if self.gap == Gap::None {
+                    self.gap = Gap::Space;
                 }
+                i += 1;
+                while i < bytes.len() && matches!(bytes[i], b'\t'..=b'\r' | b' ') {
+                    i += 1;
+                }
+                continue;
             }
-            gap = Gap::None;
-            let end = if b < 0x80 {
-                bytes[i..]
-                    .iter()
-                    .position(|&b| b <= b' ' || b >= 0x7f)
-                    .map_or(bytes.len(), |p| i + p)
+            let (c, len) = if b < 0x80 {
+                (char::from(b), 1)
             } else {
-                i + len
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c, c.len_utf8())
             };
-            out.push_str(&text[i..end]);
-            i = end;
-            continue;
+            if c == BLOCK {
+                self.gap = Gap::Line;
+            } else if c.is_whitespace() {
+                if self.gap == Gap::None {
+                    self.gap = Gap::Space;
+                }
+            } else if !c.is_control() {
+                if !self.out.is_empty() {
+                    match self.gap {
+                        Gap::Line => self.out.push('\n'),
+                        Gap::Space => self.out.push(' '),
+                        Gap::None => {}
+                    }
+                }
+                self.gap = Gap::None;
+                let end = if b < 0x80 {
+                    bytes[i..]
+                        .iter()
+                        .position(|&b| b <= b' ' || b >= 0x7f)
+                        .map_or(bytes.len(), |p| i + p)
+                } else {
+                    i + len
+                };
+                self.out.push_str(&text[i..end]);
+                i = end;
+                continue;
+            }
+            i += len;
         }
-        i += len;
     }
-    truncate(out, max_bytes)
+
+    fn finish(self) -> String {
+        truncate(self.out, self.max)
+    }
 }
 
 /// The full path of [`html_to_text`] before whitespace: block marks, html5ever's parse

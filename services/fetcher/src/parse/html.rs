@@ -12,7 +12,7 @@
 //! The unit test `same_as_ammonia_on_the_corpus` runs both on every text field of every corpus
 //! feed.
 
-use super::{is_block_tag, BLOCK};
+use super::{is_block_tag, Collapse, BLOCK};
 
 /// The elements this stripper reads: HTML's ordinary inline elements, and the block elements
 /// of [`super::BLOCK_TAGS`] but the table ones; html5ever keeps their text in place. Any other
@@ -54,47 +54,56 @@ fn is_html_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
 }
 
-/// The text of `html` with [`BLOCK`] before each block-level tag and character references
-/// decoded; `None` when the full parser is needed.
-pub(crate) fn strip(html: &str) -> Option<String> {
+/// Feed the text of `html` to `out`: a line break at each block-level tag, character
+/// references decoded. `None` when the full parser is needed (`out` then holds a part, for the
+/// caller to clear). Stops early once `out` is full: the text so far does not depend on what
+/// follows in this subset of HTML.
+pub(crate) fn strip(html: &str, out: &mut Collapse) -> Option<()> {
     let b = html.as_bytes();
-    let mut out = String::with_capacity(html.len());
+    if memchr::memchr(0, b).is_some() {
+        return None;
+    }
     let mut i = 0;
     let mut copied = 0;
+    let mut decoded = String::new();
     while let Some(rel) = memchr::memchr3(b'<', b'&', 0xEE, &b[i..]) {
         let at = i + rel;
-        out.push_str(&html[copied..at]);
+        out.push(&html[copied..at]);
+        if out.full() {
+            return Some(());
+        }
         match b[at] {
             b'<' => match tag(html, at)? {
                 Lt::Text => {
-                    out.push('<');
+                    out.push("<");
                     i = at + 1;
                 }
                 Lt::Markup { end, block } => {
                     if block {
-                        out.push(BLOCK);
+                        out.block();
                     }
                     i = end;
                 }
             },
-            b'&' => i = reference(html, at, &mut out)?,
+            b'&' => {
+                decoded.clear();
+                i = reference(html, at, &mut decoded)?;
+                out.push(&decoded);
+            }
             _ => {
                 // 0xEE leads U+E000–U+EFFF: drop BLOCK itself (the full path removes any in
                 // the input), keep the rest.
                 let c = html[at..].chars().next()?;
                 if c != BLOCK {
-                    out.push(c);
+                    out.push(&html[at..at + c.len_utf8()]);
                 }
                 i = at + c.len_utf8();
             }
         }
         copied = i;
     }
-    out.push_str(&html[copied..]);
-    if memchr::memchr(0, out.as_bytes()).is_some() {
-        return None;
-    }
-    Some(out)
+    out.push(&html[copied..]);
+    Some(())
 }
 
 /// What a `<` starts.
@@ -255,13 +264,18 @@ mod tests {
     use super::super::{finish_text, html_to_text_full};
     use super::*;
 
-    /// Both paths, after the common last step.
-    fn both(html: &str) -> Option<(String, String)> {
-        let fast = strip(html)?;
+    /// Both paths, after the common last step, cut at `max` bytes.
+    fn both_cut(html: &str, max: usize) -> Option<(String, String)> {
+        let mut fast = Collapse::new(html.len(), max);
+        strip(html, &mut fast)?;
         Some((
-            finish_text(Cow::Owned(fast), usize::MAX / 4),
-            finish_text(Cow::Owned(html_to_text_full(html)), usize::MAX / 4),
+            fast.finish(),
+            finish_text(Cow::Owned(html_to_text_full(html)), max),
         ))
+    }
+
+    fn both(html: &str) -> Option<(String, String)> {
+        both_cut(html, usize::MAX / 4)
     }
 
     #[test]
@@ -298,7 +312,8 @@ mod tests {
             "&#65",
             "we open a <root> node</p>",
         ] {
-            assert!(strip(html).is_none(), "{html}");
+            let mut out = Collapse::new(html.len(), 1000);
+            assert!(strip(html, &mut out).is_none(), "{html}");
         }
     }
 
@@ -330,6 +345,10 @@ mod tests {
                     texts.extend(e.content.and_then(|c| c.body));
                 }
                 for t in texts {
+                    // Cut short too: the stripper stops early then.
+                    if let Some((fast, full)) = both_cut(&t, 100) {
+                        assert_eq!(fast, full, "cut at 100: {t:?}");
+                    }
                     match both(&t) {
                         None => declined += 1,
                         Some((fast, full)) if fast == full => taken += 1,

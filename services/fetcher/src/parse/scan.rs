@@ -38,9 +38,13 @@ enum Ns {
     Other,
 }
 
+const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+
 fn ns_of_uri(uri: &str) -> Ns {
     match uri {
         "http://purl.org/rss/1.0/" => Ns::Rss,
+        // RSS 0.90 (Netscape): the pre-pass renames it to RSS 1.0's namespace.
+        RSS090_NS => Ns::Rss,
         "http://www.w3.org/2005/Atom" => Ns::Atom,
         "http://purl.org/dc/elements/1.1/" => Ns::Dc,
         "http://purl.org/rss/1.0/modules/content/" => Ns::Content,
@@ -120,6 +124,10 @@ enum Field {
     ExtAuthor,
     PersonName,
     PersonEmail,
+    /// RSS 1.0: `dc:language` is the feed's language (as written).
+    RdfLanguage,
+    /// RSS 1.0: `dc:description` is the summary when none came before it.
+    RdfDescription,
 }
 
 /// A text being collected.
@@ -191,6 +199,21 @@ struct Scanner<'a> {
     channel_seen: bool,
     /// `xml:base` in effect (lenient mode only: strict refuses it): (element depth, base).
     bases: Vec<(usize, url::Url)>,
+    /// Attribute text last found to declare only prefixes already in force.
+    known_decls: String,
+    /// What decides whether feed-rs keeps the current RDF item.
+    rdf_item: RdfItem,
+}
+
+/// An RDF item as the pre-pass and feed-rs see it: feed-rs drops items without a link, and
+/// the pre-pass gives `rdf:about` as the link to items with no `<link…` element.
+#[derive(Default)]
+struct RdfItem {
+    about: Option<String>,
+    /// A start tag whose name begins with `link` (the pre-pass's textual test).
+    link_element: bool,
+    /// `<link>` elements with text.
+    links: usize,
 }
 
 /// Bail out of the strict mode (the fast path): return `None` from the enclosing function.
@@ -218,6 +241,8 @@ impl<'a> Scanner<'a> {
             item_link: LinkAcc::default(),
             channel_seen: false,
             bases: Vec::new(),
+            known_decls: String::new(),
+            rdf_item: RdfItem::default(),
         }
     }
 
@@ -292,22 +317,34 @@ impl<'a> Scanner<'a> {
     /// Record namespace declarations; in strict mode refuse `xml:base` and a prefix declared
     /// again with another meaning.
     fn declarations(&mut self, e: &BytesStart<'_>, root: bool) -> Option<()> {
-        if !e.attributes_raw().contains("xml") {
+        let raw = e.attributes_raw();
+        // Podcast feeds repeat `xmlns:itunes="…"` on every iTunes element.
+        if !raw.contains("xml") || raw == self.known_decls {
             return Some(());
         }
+        let mut only_known = true;
         for a in e.attributes().with_checks(false).flatten() {
             let key = a.key.as_ref();
             if key == "xml:base" {
                 unusual!(self);
+                only_known = false;
                 self.push_base(&a.value);
             } else if let Some(prefix) = key.strip_prefix("xmlns:") {
+                if a.value.trim() == RSS090_NS {
+                    // The pre-pass renames the first occurrence only.
+                    unusual!(self);
+                }
                 let ns = ns_of_uri(a.value.trim());
                 match self.prefixes.iter().find(|(p, _)| p == prefix) {
                     Some((_, old)) if *old != ns => unusual!(self),
                     Some(_) => {}
-                    None => self.prefixes.push((prefix.to_string(), ns)),
+                    None => {
+                        only_known = false;
+                        self.prefixes.push((prefix.to_string(), ns));
+                    }
                 }
             } else if key == "xmlns" && !root {
+                only_known = false;
                 let ns = ns_of_uri(a.value.trim());
                 let default = match self.mode {
                     Some(Mode::Atom) => Ns::Atom,
@@ -317,6 +354,11 @@ impl<'a> Scanner<'a> {
                     unusual!(self);
                 }
             }
+        }
+        if only_known {
+            // Nothing but declarations already in force: the same text again changes nothing.
+            self.known_decls.clear();
+            self.known_decls.push_str(raw);
         }
         Some(())
     }
@@ -387,13 +429,21 @@ impl<'a> Scanner<'a> {
                 }
             }
             (Mode::Rss, Ctx::Channel, Ns::Rss, "item")
-            | (Mode::Rdf, Ctx::Root | Ctx::Channel, Ns::Rss, "item") => {
+            | (Mode::Rdf, Ctx::Root, Ns::Rss, "item") => {
                 self.doc.entries.push(DocEntry::default());
                 self.item_link = LinkAcc::default();
+                self.rdf_item = RdfItem::default();
+                if mode == Mode::Rdf {
+                    // What the pre-pass gives an item without `<link>`: its `rdf:about`.
+                    self.rdf_item.about = attr(e, "rdf:about");
+                }
                 ctx = Ctx::Item;
             }
             (Mode::Rss | Mode::Rdf, Ctx::Channel | Ctx::Item, _, _) => {
                 let item = parent == Ctx::Item;
+                if item && prefix.is_none() && local.starts_with("link") {
+                    self.rdf_item.link_element = true;
+                }
                 field = self.rss_child(e, item, ns, local)?;
                 if ns == Ns::Atom && local == "author" && item {
                     ctx = Ctx::Person { ext: true };
@@ -466,7 +516,14 @@ impl<'a> Scanner<'a> {
                 self.doc.language = lang.map(Cow::Owned);
                 Mode::Atom
             }
-            (_, "RDF") if !self.strict => Mode::Rdf,
+            (p, "RDF") => {
+                // The pre-pass reads RDF items only under `<rdf:RDF>`, and a default
+                // namespace other than RSS 1.0's hides every element from feed-rs.
+                if p != Some("rdf") || default_ns.is_some_and(|n| n != Ns::Rss) {
+                    unusual!(self);
+                }
+                Mode::Rdf
+            }
             _ => return None,
         };
         self.mode = Some(mode);
@@ -512,6 +569,7 @@ impl<'a> Scanner<'a> {
         } else {
             &mut self.channel_link
         };
+        let rdf = self.mode == Some(Mode::Rdf);
         Some(match (item, ns, local) {
             (_, Ns::Rss, "link") => {
                 if href.is_some() {
@@ -519,6 +577,13 @@ impl<'a> Scanner<'a> {
                 }
                 Some(if item { F::PlainLink } else { F::FeedPlainLink })
             }
+            // RSS 1.0 as feed-rs reads it: no guid, author, category, pubDate or updated;
+            // the language from dc:language; dc:description as the summary when none came yet.
+            (false, Ns::Rss, "language" | "lastBuildDate" | "updated") if rdf => None,
+            (false, Ns::Dc, "language") if rdf => Some(F::RdfLanguage),
+            (true, Ns::Rss, "author" | "category" | "guid" | "pubDate" | "updated") if rdf => None,
+            (true, Ns::Atom, "updated") if rdf => None,
+            (true, Ns::Dc, "description") if rdf => Some(F::RdfDescription),
             (_, Ns::Atom, "link") => {
                 if acc.atom.is_none() {
                     acc.atom = href;
@@ -653,17 +718,31 @@ impl<'a> Scanner<'a> {
     fn end_entry(&mut self) {
         let mode = self.mode;
         let links = std::mem::take(&mut self.links);
-        let rss_link = self.item_link.take();
+        let mut rss_link = self.item_link.take();
+        if mode == Some(Mode::Rdf) {
+            let rdf = std::mem::take(&mut self.rdf_item);
+            let about = rdf.about.filter(|_| !rdf.link_element);
+            if rdf.links == 0 && about.is_none() {
+                // feed-rs drops an RDF item without a link.
+                self.doc.entries.pop();
+                return;
+            }
+            if rss_link.is_none() {
+                rss_link = about.filter(|a| !a.trim().is_empty());
+            }
+        }
         let Some(entry) = self.doc.entries.last_mut() else {
             return;
         };
         entry.ext.scanned = true;
-        if mode == Some(Mode::Atom) {
-            entry.link = pick(&links).map(Cow::Owned);
-        } else {
-            entry.ext.link = rss_link;
-            if entry.updated.is_none() && entry.published.is_some() {
-                entry.updated = entry.published;
+        match mode {
+            Some(Mode::Atom) => entry.link = pick(&links).map(Cow::Owned),
+            Some(Mode::Rdf) => entry.ext.link = rss_link,
+            _ => {
+                entry.ext.link = rss_link;
+                if entry.updated.is_none() && entry.published.is_some() {
+                    entry.updated = entry.published;
+                }
             }
         }
     }
@@ -694,6 +773,10 @@ impl<'a> Scanner<'a> {
                 if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
                     self.channel_link.plain = Some(based(&self.bases, t.into_owned()));
                 }
+            }
+            F::RdfLanguage => {
+                doc.language.clone_from(&text);
+                doc.ext.language = text;
             }
             F::FeedDcTitle => doc.ext.title = text,
             F::FeedDcLanguage => doc.ext.language = text,
@@ -731,7 +814,16 @@ impl<'a> Scanner<'a> {
                     F::Updated => entry.updated = date(&text),
                     F::AtomUpdated if text.is_some() => entry.updated = date(&text),
                     F::AtomPublished if text.is_some() => entry.published = date(&text),
+                    F::RdfDescription => {
+                        if entry.summary.is_none() {
+                            entry.summary.clone_from(&text);
+                        }
+                        entry.ext.description = text;
+                    }
                     F::PlainLink => {
+                        if text.is_some() {
+                            self.rdf_item.links += 1;
+                        }
                         if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
                             self.item_link.plain = Some(based(&self.bases, t.into_owned()));
                         }
@@ -882,7 +974,7 @@ mod tests {
             "<feed xmlns=\"http://purl.org/atom/ns#\"/>",
             "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title type=\"xhtml\"/></feed>",
             "<rss><channel><title>x</titl></channel></rss>",
-            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"/>",
+            "<RDF xmlns=\"http://purl.org/rss/1.0/\"/>",
         ] {
             assert!(scan(x.as_bytes(), true).is_none(), "{x}");
         }
@@ -893,6 +985,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.entries[0].ext.title.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn rdf_items() {
+        let x = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+          <channel rdf:about="http://e/"><title>T</title><link>http://e/</link><dc:language>en-GB</dc:language></channel>
+          <item rdf:about="http://e/1"><title>One</title><dc:description>d1</dc:description><guid>ignored</guid></item>
+          <item><title>No link, no about: dropped</title></item>
+          <item rdf:about="http://e/3"><link>http://e/3b</link><title>Three</title></item>
+        </rdf:RDF>"#;
+        let d = scan(x.as_bytes(), true).unwrap();
+        assert_eq!(d.language.as_deref(), Some("en-GB"));
+        assert_eq!(d.entries.len(), 2);
+        assert_eq!(d.entries[0].ext.link.as_deref(), Some("http://e/1"));
+        assert_eq!(d.entries[0].summary.as_deref(), Some("d1"));
+        assert_eq!(d.entries[0].id, "");
+        assert_eq!(d.entries[1].ext.link.as_deref(), Some("http://e/3b"));
     }
 
     #[test]
