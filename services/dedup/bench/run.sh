@@ -7,6 +7,7 @@ EVAL=target/release/examples/dedup_eval
 uptime
 $EVAL bbc
 $EVAL pairs
+$EVAL stream
 $EVAL synth
 $EVAL speed            # writes target/dedup_bench_texts.jsonl and target/dedup_synth.jsonl
 python3 services/dedup/bench/datasketch_bench.py target "${REPS:-3}"

@@ -164,16 +164,14 @@ fn is_capitalised(t: &str) -> bool {
     t.chars().next().is_some_and(char::is_uppercase) && t.chars().any(char::is_lowercase)
 }
 
-/// The normalised form: lowercase, possessive and dots removed.
-fn normal(t: &str) -> String {
+/// The normalised form, into `out`: lowercase, possessive and dots removed.
+fn normal_into(t: &str, out: &mut String) {
     let t = t
         .strip_suffix("'s")
         .or_else(|| t.strip_suffix("’s"))
         .unwrap_or(t);
-    t.chars()
-        .filter(|c| *c != '.')
-        .flat_map(char::to_lowercase)
-        .collect()
+    out.clear();
+    out.extend(t.chars().filter(|c| *c != '.').flat_map(char::to_lowercase));
 }
 
 fn key_of(normal: &str) -> u32 {
@@ -258,13 +256,13 @@ fn collect(ws: &[Word<'_>], accept: impl Fn(&str, u32) -> bool, out: &mut Vec<(u
         }
         phrase.clear();
     };
+    let mut n = String::new();
     for w in ws {
-        let n = normal(w.text);
-        let candidate =
-            (is_capitalised(w.text) || is_acronym(w.text)) && !excluded(w.text, &n) && {
-                let key = key_of(&n);
-                accept(w.text, key)
-            };
+        // Most words are lowercase: the cheap test first, the normal form only for the rest.
+        let candidate = (is_capitalised(w.text) || is_acronym(w.text)) && {
+            normal_into(w.text, &mut n);
+            !excluded(w.text, &n) && accept(w.text, key_of(&n))
+        };
         if candidate {
             if w.initial {
                 flush(&mut run, &mut phrase, out);

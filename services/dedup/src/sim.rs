@@ -416,14 +416,24 @@ impl SimIndex {
     /// The entity evidence between a new story's keys `q` and an entry's `c`, with IDF
     /// weights from the window plus the new story (`n` documents).
     fn entity_evidence(&self, q: &[u32], c: &[u32], n: f64) -> EntityEvidence {
-        let shared = crate::entities::shared(q, c);
-        let weights = shared.iter().map(|k| {
-            let df = self.entity_df.get(k).copied().unwrap_or(0) as f64 + 1.0;
-            crate::entities::entity_weight(df, n)
-        });
+        let (mut i, mut j, mut shared) = (0, 0, 0);
+        let mut weights = 0.0;
+        while i < q.len() && j < c.len() {
+            match q[i].cmp(&c[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    let df = self.entity_df.get(&q[i]).copied().unwrap_or(0) as f64 + 1.0;
+                    weights += crate::entities::entity_weight(df, n);
+                    shared += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
         EntityEvidence {
-            shared: shared.len(),
-            weight: crate::entities::shared_weight(weights, n),
+            shared,
+            weight: crate::entities::shared_weight(std::iter::once(weights), n),
             both_named: !q.is_empty() && !c.is_empty(),
         }
     }
