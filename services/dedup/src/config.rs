@@ -34,9 +34,10 @@ pub struct DedupConfig {
     pub update_threshold: f64,
     /// Same-story clustering (different wording, same event) on or off.
     pub cluster_enabled: bool,
-    /// Similarity at or above which a new story joins an earlier story's cluster: the larger
-    /// of the IDF-weighted Jaccard similarity of the titles' terms and that of title + lead
-    /// (chosen from docs/bench/dedup.md).
+    /// Score at or above which a new story joins an earlier story's cluster: the larger of
+    /// the IDF-weighted Jaccard similarity of the titles' terms and that of title + lead,
+    /// with the entity bonus or penalty and the age penalty below applied (chosen from
+    /// docs/bench/dedup.md together with them).
     pub cluster_threshold: f64,
     /// How far back a story may be to share a cluster with a new one (time proximity).
     pub cluster_window_hours: u64,
