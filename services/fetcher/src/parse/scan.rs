@@ -203,6 +203,8 @@ struct Scanner<'a> {
     known_decls: String,
     /// What decides whether feed-rs keeps the current RDF item.
     rdf_item: RdfItem,
+    /// Inside an RSS item (at any depth).
+    in_item: bool,
 }
 
 /// An RDF item as the pre-pass and feed-rs see it: feed-rs drops items without a link, and
@@ -243,6 +245,7 @@ impl<'a> Scanner<'a> {
             bases: Vec::new(),
             known_decls: String::new(),
             rdf_item: RdfItem::default(),
+            in_item: false,
         }
     }
 
@@ -406,6 +409,15 @@ impl<'a> Scanner<'a> {
         }
         let qname = e.name();
         let name = qname.as_ref();
+        if self.stack.last() == Some(&Ctx::Other) {
+            // Inside an element nothing is read from: so are its children, and whatever they
+            // declare is scoped to them.
+            if self.in_item && name.starts_with("link") {
+                self.rdf_item.link_element = true;
+            }
+            self.stack.push(Ctx::Other);
+            return Some(());
+        }
         let (prefix, local) = match name.split_once(':') {
             Some((p, l)) => (Some(p), l),
             None => (None, name),
@@ -433,6 +445,7 @@ impl<'a> Scanner<'a> {
                 self.doc.entries.push(DocEntry::default());
                 self.item_link = LinkAcc::default();
                 self.rdf_item = RdfItem::default();
+                self.in_item = true;
                 if mode == Mode::Rdf {
                     // What the pre-pass gives an item without `<link>`: its `rdf:about`.
                     self.rdf_item.about = attr(e, "rdf:about");
@@ -716,6 +729,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn end_entry(&mut self) {
+        self.in_item = false;
         let mode = self.mode;
         let links = std::mem::take(&mut self.links);
         let mut rss_link = self.item_link.take();
