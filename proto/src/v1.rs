@@ -98,10 +98,13 @@ pub struct UniqueStory {
 pub struct ClusterMatch {
     /// The story it matched.
     pub story_id: String,
-    /// Rule that matched, e.g. `title_lead_similarity`.
+    /// Rule that matched, e.g. `title_lead_similarity` (`+entities` when shared names counted).
     pub rule: String,
     /// Score in [0, 1].
     pub score: f64,
+    /// Names both stories carry (as written in the new story): the entity evidence of the match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_entities: Vec<String>,
 }
 
 /// Which dedup rule recognised a duplicate.

@@ -814,6 +814,7 @@ impl Index {
                         format!("{base}{CLUSTER_RULE_ENTITIES}")
                     },
                     score: round4(hit.score),
+                    shared_entities: Vec::new(),
                 });
             }
         }

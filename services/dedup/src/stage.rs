@@ -81,14 +81,17 @@ pub fn output(story: RawStory, verdict: &Verdict) -> Result<Record, ProcessError
         Verdict::Unique {
             cluster_id,
             cluster_match,
-            ..
+            shared_entities,
         } => Record::event(
             &UniqueStory {
                 story,
                 cluster_id: cluster_id.clone(),
                 deduped_at: now,
                 dedup_version: DEDUP_VERSION.into(),
-                cluster_match: cluster_match.clone(),
+                cluster_match: cluster_match.clone().map(|mut m| {
+                    m.shared_entities = shared_entities.clone();
+                    m
+                }),
             },
             "dedup",
         ),
