@@ -1,22 +1,23 @@
 //! Pure normalisation: feed bytes → [`FeedInfo`] + [`RawStory`]s. No I/O.
 //!
 //! Steps, each working around something real feeds do:
-//! 1. **Charset** ([`to_utf8`]): a byte-order mark, the XML declaration, the HTTP charset,
-//!    valid UTF-8, else windows-1252 (a superset of ISO-8859-1). feed-rs fails on undeclared
-//!    Latin-1 (the UOL feed in the corpus), so XML is transcoded to UTF-8 here and the
-//!    declaration dropped.
-//! 2. **RSS version** ([`fix_rss_version`]): feed-rs rejects `<rss>` without a `version`
-//!    attribute ("no root element"), so `version="2.0"` is added (and an unknown version
-//!    replaced), which is what such feeds mean.
-//!    Then the tolerant rewrites of [`crate::recover`]: RSS 0.90 and Atom 0.3 as their
-//!    successors, RDF items without `<link>`, base64/MIME-typed/naked-markup text elements;
-//!    after a failed parse, ill-formed XML (bare `&`, HTML entities, control characters,
-//!    mismatched close tags) and short JSON Feed versions are repaired and parsed once more.
-//! 3. **feed-rs** parses RSS 0.9x/1.0 (RDF)/2.0, Atom and JSON Feed. Its generated ids (link
-//!    hashes, random UUIDs) are switched off: a story id must be stable across fetches.
-//! 4. **Items** become [`RawStory`]s: text fields as plain text ([`html_to_text`]), links
-//!    absolute (against `xml:base`, the feed URL, or the feed's own link), id =
-//!    `stable_id([feed id, guid | link | title])`.
+//! 1. **Charset** ([`to_utf8`], `charset`): feedparser's order (HTTP charset, XML declaration,
+//!    sniffed, UTF-8, windows-1252), except that a byte-order mark or BOM-less UTF-16/32 wins.
+//! 2. **Fast path** (`scan`, strict): common RSS 2.0, RSS 1.0 and Atom 1.0 documents are read in
+//!    one quick-xml pass with borrowed text, exactly as the reference path would read them;
+//!    anything unusual in them sends the document to the reference path instead.
+//! 3. **Reference path**: the tolerant rewrites ([`fix_rss_version`]: `<rss>` without a
+//!    `version`; [`crate::recover`]: RSS 0.90 and Atom 0.3 as their successors, RDF items
+//!    without `<link>`, base64/MIME-typed/naked-markup text elements; after a failed parse,
+//!    ill-formed XML and short JSON Feed versions repaired and parsed once more), then
+//!    **feed-rs** (RSS 0.9x/1.0/2.0, Atom, JSON Feed; its generated ids switched off: a story
+//!    id must be stable across fetches), then the scanner in lenient mode for what feed-rs
+//!    does not read: Dublin Core / Atom / iTunes fallbacks inside RSS and feedparser's RSS link
+//!    rule (the last `<link>`, else an alternate `atom:link`).
+//! 4. **Items** (`doc`, the same for both paths) become [`RawStory`]s: text fields as plain text
+//!    ([`html_to_text`]; simple markup by `html`'s one-pass stripper, the rest through
+//!    ammonia), dates by one parser ([`parse_date`]), links absolute (against `xml:base`, the
+//!    feed URL, or the feed's own link), id = `stable_id([feed id, guid | link | title | text])`.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
