@@ -497,6 +497,20 @@ fn finish_text(decoded: Cow<'_, str>, max_bytes: usize) -> String {
     text.finish()
 }
 
+/// Bytes that never need a change in [`Collapse::push`]: printable ASCII, UTF-8 continuation
+/// bytes, and lead bytes of characters that are never whitespace, control characters or
+/// [`BLOCK`]. Not plain: 0xC2 (U+0080–U+00BF: C1 controls, NEL, NBSP), 0xE1 (U+1680), 0xE2
+/// (U+2000–U+2FFF: the general-punctuation spaces), 0xE3 (U+3000), 0xEE (U+E000, [`BLOCK`]).
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(b, 0x21..=0x7E | 0x80..=0xBF | 0xC3..=0xE0 | 0xE4..=0xED | 0xEF..=0xF4);
+        b += 1;
+    }
+    t
+};
+
 /// What separates the next word from the previous one.
 #[derive(Debug, PartialEq)]
 enum Gap {
@@ -538,12 +552,31 @@ impl Collapse {
         self.gap = Gap::None;
     }
 
-    /// Append `text`; runs of plain ASCII are copied whole.
+    /// Append `text`. Runs that need no change (no whitespace but single ASCII spaces between
+    /// words, no control character, no mark) are copied whole; the rest char by char.
     pub(crate) fn push(&mut self, text: &str) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() && !self.full() {
             let b = bytes[i];
+            if PLAIN[usize::from(b)] {
+                let mut j = i + 1;
+                while j < bytes.len() {
+                    let c = bytes[j];
+                    if PLAIN[usize::from(c)]
+                        || (c == b' ' && bytes.get(j + 1).is_some_and(|n| PLAIN[usize::from(*n)]))
+                    {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                // A run ends on a char boundary: it stops only before an ASCII byte or a lead
+                // byte it does not take.
+                self.word(&text[i..j]);
+                i = j;
+                continue;
+            }
             if matches!(b, b'\t'..=b'\r' | b' ') {
                 // A run of ASCII whitespace at once.
                 if self.gap == Gap::None {
@@ -555,12 +588,8 @@ impl Collapse {
                 }
                 continue;
             }
-            let (c, len) = if b < 0x80 {
-                (char::from(b), 1)
-            } else {
-                let c = text[i..].chars().next().unwrap_or(' ');
-                (c, c.len_utf8())
-            };
+            let c = text[i..].chars().next().unwrap_or(' ');
+            let len = c.len_utf8();
             if c == BLOCK {
                 self.gap = Gap::Line;
             } else if c.is_whitespace() {
@@ -568,28 +597,23 @@ impl Collapse {
                     self.gap = Gap::Space;
                 }
             } else if !c.is_control() {
-                if !self.out.is_empty() {
-                    match self.gap {
-                        Gap::Line => self.out.push('\n'),
-                        Gap::Space => self.out.push(' '),
-                        Gap::None => {}
-                    }
-                }
-                self.gap = Gap::None;
-                let end = if b < 0x80 {
-                    bytes[i..]
-                        .iter()
-                        .position(|&b| b <= b' ' || b >= 0x7f)
-                        .map_or(bytes.len(), |p| i + p)
-                } else {
-                    i + len
-                };
-                self.out.push_str(&text[i..end]);
-                i = end;
-                continue;
+                self.word(&text[i..i + len]);
             }
             i += len;
         }
+    }
+
+    /// Append text without whitespace at its ends, after the pending gap.
+    fn word(&mut self, w: &str) {
+        if !self.out.is_empty() {
+            match self.gap {
+                Gap::Line => self.out.push('\n'),
+                Gap::Space => self.out.push(' '),
+                Gap::None => {}
+            }
+        }
+        self.gap = Gap::None;
+        self.out.push_str(w);
     }
 
     fn finish(self) -> String {
