@@ -146,11 +146,15 @@ proptest! {
         if let Err(e) = &r {
             prop_assert!(!e.to_string().contains(PANIC_DETAIL), "feed-rs panicked");
         }
-        // Wherever the fast path takes the mutant, the reference path says the same.
+        // Wherever both paths read the mutant, they agree. (The fast path may read a mutant
+        // that the pre-pass's textual rewrites break further: a `<title mode="base64">` pasted
+        // into another tag makes the base64 fix swallow the next `</title>`.)
         if let Ok(Some(fast)) = parse_feed_via(Route::Fast, &bytes, None, &feed(), Some(&base), now()) {
-            let reference = parse_feed_via(Route::Reference, &bytes, None, &feed(), Some(&base), now());
-            let reference = reference.ok().flatten();
-            prop_assert_eq!(reference.as_ref(), Some(&fast));
+            if let Ok(Some(reference)) =
+                parse_feed_via(Route::Reference, &bytes, None, &feed(), Some(&base), now())
+            {
+                prop_assert_eq!(reference, fast);
+            }
         }
         if let Ok((info, stories)) = r {
             prop_assert!(info.items >= stories.len());

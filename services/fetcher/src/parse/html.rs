@@ -151,7 +151,6 @@ fn tag_end(b: &[u8], mut i: usize) -> Option<usize> {
         Name,
         AfterName,
         BeforeValue,
-        Quoted(u8),
         Unquoted,
         AfterQuoted,
     }
@@ -159,14 +158,16 @@ fn tag_end(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
         let c = *b.get(i)?;
         s = match (s, c) {
-            (S::Quoted(q), c) if c == q => S::AfterQuoted,
-            (S::Quoted(q), _) => S::Quoted(q),
             (_, 0) => return None,
             (S::Unquoted, b'>') | (S::BeforeValue, b'>') => return Some(i + 1),
             (S::Unquoted, c) if is_html_space(c) => S::BeforeName,
             (S::Unquoted, _) => S::Unquoted,
             (S::BeforeValue, c) if is_html_space(c) => S::BeforeValue,
-            (S::BeforeValue, q @ (b'"' | b'\'')) => S::Quoted(q),
+            (S::BeforeValue, q @ (b'"' | b'\'')) => {
+                // Jump to the closing quote (long URLs are most of a tag's bytes).
+                i += 1 + memchr::memchr(q, b.get(i + 1..)?)?;
+                S::AfterQuoted
+            }
             (S::BeforeValue, _) => S::Unquoted,
             (_, b'>') => return Some(i + 1),
             (S::Name | S::AfterName, b'=') => S::BeforeValue,

@@ -251,7 +251,7 @@ impl<'a> Scanner<'a> {
 
     /// Read `xml` (UTF-8: every event is validated as it is read).
     fn run(mut self, xml: &'a [u8]) -> Option<Doc<'a>> {
-        if self.strict && memchr::memchr(0, xml).is_some() {
+        if self.strict && !untouched_by_prepass(xml) {
             return None;
         }
         let mut reader = Reader::from_reader(xml);
@@ -259,7 +259,19 @@ impl<'a> Scanner<'a> {
         reader.config_mut().trim_markup_names_in_closing_tags = true;
         loop {
             match reader.read_event().ok()? {
-                Event::Start(e) => self.start(&e)?,
+                Event::Start(e) => {
+                    let root = self.mode.is_none();
+                    self.start(&e)?;
+                    if root && self.strict {
+                        let rdf_text = memchr::memmem::find(head(xml), b"<rdf:RDF").is_some();
+                        // In RSS 2.0 the pre-pass's RDF link fix would still apply.
+                        if (self.mode == Some(Mode::Rss) && rdf_text)
+                            || !rss090_declared_at_root(xml, reader.buffer_position())
+                        {
+                            return None;
+                        }
+                    }
+                }
                 Event::End(_) => self.end()?,
                 Event::Text(t) => {
                     if let Some(c) = &mut self.capture {
@@ -281,20 +293,22 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 Event::GeneralRef(r) => {
+                    // A character reference to no character (`&#x0;`) fails feed-rs wherever
+                    // it is, so it fails this scan wherever it is too.
+                    let ch = r.resolve_char_ref().ok()?;
                     if let Some(c) = &mut self.capture {
                         if c.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
                             c.text_first = true;
                         }
-                        let piece = match r.resolve_char_ref() {
-                            Ok(Some(ch)) => Cow::Owned(ch.to_string()),
-                            Ok(None) => {
+                        let piece = match ch {
+                            Some(ch) => Cow::Owned(ch.to_string()),
+                            None => {
                                 let name = r.into_inner();
                                 match quick_xml::escape::resolve_predefined_entity(&name) {
                                     Some(s) => Cow::Borrowed(s),
                                     None => Cow::Owned(format!("&{name};")),
                                 }
                             }
-                            Err(_) => return None,
                         };
                         c.push(piece);
                     }
@@ -307,10 +321,20 @@ impl<'a> Scanner<'a> {
                 Event::DocType(_) => unusual!(self),
                 Event::Eof => break,
                 // Empty elements come as Start + End (`expand_empty_elements`).
-                Event::Decl(_) | Event::PI(_) | Event::Empty(_) => {}
+                Event::PI(_) => {
+                    if self.capture.is_some() {
+                        // The pre-pass rewrites a text element with markup in it.
+                        unusual!(self);
+                    }
+                }
+                Event::Decl(_) | Event::Empty(_) => {}
             }
         }
         if self.mode.is_none() || !self.stack.is_empty() {
+            return None;
+        }
+        if self.strict && self.mode == Some(Mode::Rss) && !self.channel_seen {
+            // The pre-pass gives an `<rss>` without `<channel>` one, judged by its text.
             return None;
         }
         self.doc.ext.scanned = true;
@@ -859,6 +883,44 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Whether the reference path's textual pre-pass leaves `xml`'s meaning alone, so that the
+/// fast path may read it as it is: no NUL (removed), no `<?xml` declaration but a leading one
+/// (every one is removed, inside attribute values and text too), no Atom 0.3 namespace and no
+/// in the first 4 KiB (it triggers document-wide renames).
+fn untouched_by_prepass(xml: &[u8]) -> bool {
+    if memchr::memchr(0, xml).is_some() {
+        return false;
+    }
+    let lead = xml
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(xml.len());
+    for at in memchr::memmem::find_iter(xml, b"<?xml") {
+        let declaration = xml
+            .get(at + 5)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'?');
+        if declaration && at != lead {
+            return false;
+        }
+    }
+    memchr::memmem::find(head(xml), b"http://purl.org/atom/ns#").is_none()
+}
+
+/// The part of a document the pre-pass looks at to decide on document-wide rewrites.
+fn head(xml: &[u8]) -> &[u8] {
+    &xml[..xml.len().min(4096)]
+}
+
+/// RSS 0.90's namespace is renamed by the pre-pass at its first occurrence in the first
+/// 4 KiB only: the fast path reads it as RSS 1.0's when that occurrence is the root's
+/// declaration (ending at `root_end`), and gives up when it occurs anywhere else.
+fn rss090_declared_at_root(xml: &[u8], root_end: u64) -> bool {
+    match memchr::memmem::find(xml, RSS090_NS.as_bytes()) {
+        None => true,
+        Some(at) => (at as u64) < root_end && root_end <= 4096,
+    }
+}
+
 /// feed-rs's choice among Atom links: the first `alternate` (or rel-less) one with an href,
 /// else the first with an href.
 fn pick(links: &[(String, Option<String>)]) -> Option<String> {
@@ -988,6 +1050,7 @@ mod tests {
             "<feed xmlns=\"http://purl.org/atom/ns#\"/>",
             "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title type=\"xhtml\"/></feed>",
             "<rss><channel><title>x</titl></channel></rss>",
+            "<rss><channel><foo>&#x0;</foo></channel></rss>",
             "<RDF xmlns=\"http://purl.org/rss/1.0/\"/>",
         ] {
             assert!(scan(x.as_bytes(), true).is_none(), "{x}");
