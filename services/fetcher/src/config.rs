@@ -203,11 +203,12 @@ mod tests {
         let mut c = FetcherConfig::default();
         assert!(c.owns("anything"));
         let ids: Vec<String> = (0..300).map(|i| format!("feed-{i}")).collect();
-        let mut counts = [0usize; 3];
-        for i in 0..3 {
-            c.shard = format!("{i}/3");
-            counts[i] = ids.iter().filter(|id| c.owns(id)).count();
-        }
+        let counts: Vec<usize> = (0..3)
+            .map(|i| {
+                c.shard = format!("{i}/3");
+                ids.iter().filter(|id| c.owns(id)).count()
+            })
+            .collect();
         assert_eq!(
             counts.iter().sum::<usize>(),
             300,
