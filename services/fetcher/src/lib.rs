@@ -18,7 +18,9 @@
 //! - [`config`]: the `[fetcher]` section, [`FetcherConfig`].
 //! - [`feeds`]: the feed list ([`FeedSpec`], [`load_feeds`]).
 //! - [`parse`]: the pure core: bytes → [`FeedInfo`] + [`RawStory`]s ([`parse_feed`]):
-//!   charset and `<rss>`-version fixes, feed-rs, HTML → plain text, absolute links, stable ids.
+//!   charset detection (feedparser's order) and `<rss>`-version fixes, a quick-xml fast path for
+//!   common RSS/Atom with feed-rs as the reference for the rest, HTML → plain text, absolute
+//!   links, stable ids.
 //! - [`http`]: the HTTP client and the capped conditional GET (redirects, address checks).
 //! - [`schedule`]: intervals from publishing rate and server hints, per-host politeness.
 //! - [`registry`]: feeds added from the command line (autodiscovery, OPML import/export).

@@ -142,6 +142,24 @@ fn parse_status(s: &str) -> FeedStatus {
 impl Store {
     /// Open (creating the directory, file and tables as needed) `<data_dir>/fetcher.db`.
     pub async fn open(data_dir: &Path) -> Result<Store, FetcherError> {
+        // Two processes creating the file at the same moment (the fetcher and `wirewatch
+        // feeds …` on a first start) can meet SQLite's lock while one switches the new file to
+        // WAL, which does not wait for the busy timeout: try again briefly.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(data_dir).await {
+                Err(FetcherError::State { detail, .. })
+                    if attempt < 20 && detail.contains("database is locked") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(data_dir: &Path) -> Result<Store, FetcherError> {
         let path = data_dir.join("fetcher.db");
         let err = |detail: String| FetcherError::State {
             path: path.clone(),
