@@ -72,10 +72,6 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn kind_str(k: AlertKind) -> &'static str {
-    k.as_str()
-}
-
 fn kind_of(s: &str) -> AlertKind {
     match s {
         "digest" => AlertKind::Digest,
@@ -209,7 +205,7 @@ impl Ledger {
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 )
                 .bind(sub)
-                .bind(kind_str(kind))
+                .bind(kind.as_str())
                 .bind(ws)
                 .bind(&alert.story_id)
                 .bind(item_json)
@@ -399,7 +395,7 @@ impl Ledger {
             "SELECT item_json FROM held WHERE subscription_id = ?1 AND kind = ?2 AND window_start = ?3",
         )
         .bind(&w.subscription_id)
-        .bind(kind_str(w.kind))
+        .bind(w.kind.as_str())
         .bind(w.window_start)
         .fetch_all(&mut *tx)
         .await
@@ -419,7 +415,7 @@ impl Ledger {
             "DELETE FROM held WHERE subscription_id = ?1 AND kind = ?2 AND window_start = ?3",
         )
         .bind(&w.subscription_id)
-        .bind(kind_str(w.kind))
+        .bind(w.kind.as_str())
         .bind(w.window_start)
         .execute(&mut *tx)
         .await
@@ -457,22 +453,6 @@ impl Ledger {
         Ok(alert)
     }
 
-    /// Forget old rate-limit windows: those that ended before `before` (Unix seconds) for
-    /// `subscription_id`.
-    pub async fn trim_rate_windows(
-        &self,
-        subscription_id: &str,
-        before: i64,
-    ) -> Result<(), AlerterError> {
-        let _w = self.write.lock().await;
-        sqlx::query("DELETE FROM rate_windows WHERE subscription_id = ?1 AND window_start < ?2")
-            .bind(subscription_id)
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(Self::err("rate windows", subscription_id, ""))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -484,7 +464,7 @@ mod tests {
         assert_eq!(window_start(3_661, 3_600), 3_600);
         assert_eq!(window_start(3_600, 3_600), 3_600);
         assert_eq!(window_start(59, 60), 0);
-        assert_eq!(kind_of(kind_str(AlertKind::Digest)), AlertKind::Digest);
-        assert_eq!(kind_of(kind_str(AlertKind::Summary)), AlertKind::Summary);
+        assert_eq!(kind_of(AlertKind::Digest.as_str()), AlertKind::Digest);
+        assert_eq!(kind_of(AlertKind::Summary.as_str()), AlertKind::Summary);
     }
 }

@@ -343,7 +343,7 @@ pub async fn fetch(
 }
 
 /// The `charset` parameter of a `Content-Type` value.
-fn charset_of(content_type: &str) -> Option<String> {
+pub(crate) fn charset_of(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         k.trim()

@@ -773,7 +773,8 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         }
     }
     let mut next = schedule::next_interval(&task.policy, task.gap, task.floor);
-    if let Some(ws) = &ctx.websub {
+    // Only feeds with a hub can have a subscription: no lookup on the others' polls.
+    if let (Some(ws), Some(_)) = (&ctx.websub, &task.hub) {
         if let Some(relaxed) = ws.relaxed_interval(&task.spec.id).await {
             // Pushes arrive: polling is only the safety net.
             next = next.max(relaxed.min(task.policy.max));

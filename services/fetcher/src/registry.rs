@@ -110,15 +110,7 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<Url> {
         "application/rdf+xml",
     ];
     let mut out: Vec<Url> = Vec::new();
-    let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find("<link") {
-        let start = from + i;
-        let Some(len) = lower[start..].find('>') else {
-            break;
-        };
-        let tag = &html[start..start + len];
-        from = start + len;
+    for tag in link_tags(html) {
         let attr = |name: &str| attribute(tag, name);
         let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
         let ty = attr("type").unwrap_or_default().to_ascii_lowercase();
@@ -136,12 +128,27 @@ pub fn feed_links(html: &str, base: &Url) -> Vec<Url> {
     out
 }
 
-/// The value of attribute `name` in the tag text `tag` (`<link a="b" c='d' e=f`).
-pub(crate) fn attribute_of(tag: &str, name: &str) -> Option<String> {
-    attribute(tag, name)
+/// The text of every `<link …>` or `<prefix:link …>` start tag in `doc` (up to its `>`).
+pub(crate) fn link_tags(doc: &str) -> Vec<&str> {
+    let lower = doc.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("link") {
+        let start = from + i;
+        from = start + 4;
+        if start == 0 || !matches!(lower.as_bytes()[start - 1], b'<' | b':') {
+            continue;
+        }
+        let Some(len) = lower[start..].find('>') else {
+            break;
+        };
+        out.push(&doc[start..start + len]);
+    }
+    out
 }
 
-fn attribute(tag: &str, name: &str) -> Option<String> {
+/// The value of attribute `name` in the tag text `tag` (`<link a="b" c='d' e=f`).
+pub(crate) fn attribute(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let mut from = 0;
     while let Some(i) = lower[from..].find(name) {

@@ -421,13 +421,12 @@ impl Store {
         feed_id: &str,
         until: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
-        sqlx::query("UPDATE websub SET lease_until = ? WHERE feed_id = ?")
-            .bind(until.to_rfc3339())
-            .bind(feed_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
-        Ok(())
+        self.websub_set(
+            "UPDATE websub SET lease_until = ? WHERE feed_id = ?",
+            feed_id,
+            until,
+        )
+        .await
     }
 
     /// A push for `feed_id` was accepted at `at`.
@@ -436,7 +435,21 @@ impl Store {
         feed_id: &str,
         at: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
-        sqlx::query("UPDATE websub SET last_push_at = ? WHERE feed_id = ?")
+        self.websub_set(
+            "UPDATE websub SET last_push_at = ? WHERE feed_id = ?",
+            feed_id,
+            at,
+        )
+        .await
+    }
+
+    async fn websub_set(
+        &self,
+        sql: &'static str,
+        feed_id: &str,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<(), FetcherError> {
+        sqlx::query(sql)
             .bind(at.to_rfc3339())
             .bind(feed_id)
             .execute(&self.pool)

@@ -61,23 +61,12 @@ pub fn advertised(bytes: &[u8], fetched_from: &Url) -> Option<Advertised> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]);
     let mut hub = None;
     let mut topic = None;
-    let lower = head.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find("link") {
-        let start = from + i;
-        from = start + 4;
-        if start == 0 || !matches!(lower.as_bytes()[start - 1], b'<' | b':') {
-            continue;
-        }
-        let Some(len) = lower[start..].find('>') else {
-            break;
-        };
-        let tag = &head[start..start + len];
-        let rel = crate::registry::attribute_of(tag, "rel")
+    for tag in crate::registry::link_tags(&head) {
+        let rel = crate::registry::attribute(tag, "rel")
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let href = crate::registry::attribute_of(tag, "href")
-            .and_then(|h| fetched_from.join(h.trim()).ok());
+        let href =
+            crate::registry::attribute(tag, "href").and_then(|h| fetched_from.join(h.trim()).ok());
         match (rel.as_str(), href) {
             ("hub", Some(h)) if hub.is_none() => hub = Some(h),
             ("self", Some(h)) if topic.is_none() => topic = Some(h),
@@ -344,14 +333,7 @@ async fn push(
     let charset = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .and_then(|ct| {
-            ct.split(';').skip(1).find_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case("charset")
-                    .then(|| v.trim().trim_matches('"').to_string())
-            })
-        });
+        .and_then(crate::http::charset_of);
     let Ok(topic) = Url::parse(&sub.topic) else {
         return StatusCode::ACCEPTED.into_response();
     };

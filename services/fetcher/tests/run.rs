@@ -92,10 +92,16 @@ async fn serve(mode: Mode, body: String, etag: &str) -> (String, Shared) {
     let app = Router::new()
         .route("/feed", get(feed))
         .with_state(state.clone());
+    let addr = spawn_app(app).await;
+    (format!("http://{addr}/feed"), state)
+}
+
+/// Serve `app` on 127.0.0.1:0; its address.
+async fn spawn_app(app: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/feed"), state)
+    addr
 }
 
 fn rss(items: &[(&str, &str)]) -> String {
@@ -497,9 +503,7 @@ async fn routed(State(r): State<Routes>, uri: axum::http::Uri) -> Response {
 async fn serve_routes() -> (String, Routes) {
     let r = Routes::default();
     let app = Router::new().fallback(routed).with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = spawn_app(app).await;
     (format!("http://{addr}"), r)
 }
 
@@ -755,9 +759,7 @@ async fn serve_misbehaving() -> (String, Routes) {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = spawn_app(app).await;
     (format!("http://{addr}"), r)
 }
 
@@ -881,9 +883,7 @@ async fn websub_subscribes_verifies_and_publishes_signed_pushes_only() {
     let app = Router::new()
         .route("/", axum::routing::post(hub))
         .with_state(h.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hub_url = format!("http://{}/", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let hub_url = format!("http://{}/", spawn_app(app).await);
 
     let feed_body = format!(
         "<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>Hubbed</title><link>https://h.example/</link><description>d</description><atom:link rel=\"hub\" href=\"{hub_url}\"/><item><guid>polled</guid><title>Polled story</title><link>https://h.example/polled</link></item></channel></rss>"
