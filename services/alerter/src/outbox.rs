@@ -452,7 +452,6 @@ impl Ledger {
         tx.commit().await.map_err(&err)?;
         Ok(alert)
     }
-
 }
 
 #[cfg(test)]
