@@ -61,6 +61,10 @@ pub struct RawStory {
     /// Version of the fetcher/normaliser that made this event.
     #[serde(default)]
     pub fetcher_version: String,
+    /// The item carried no date at all: `published` is the fetch time, not the feed's.
+    /// Absent (false) on dated stories.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub published_is_fetch_time: bool,
 }
 
 impl RawStory {

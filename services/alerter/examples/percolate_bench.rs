@@ -148,6 +148,7 @@ fn main() {
                 updated: None,
                 fetched_at: Utc::now(),
                 fetcher_version: "bench".into(),
+                published_is_fetch_time: false,
             },
             cluster_id: format!("c{i}"),
             topics: vec![topic(&mut r), topic(&mut r)],

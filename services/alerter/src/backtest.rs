@@ -111,6 +111,7 @@ mod tests {
                 updated: None,
                 fetched_at: Utc::now(),
                 fetcher_version: "t".into(),
+                published_is_fetch_time: false,
             },
             cluster_id: cluster.into(),
             topics: vec![],

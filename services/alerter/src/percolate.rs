@@ -112,6 +112,7 @@ mod tests {
                 updated: None,
                 fetched_at: Utc::now(),
                 fetcher_version: "t".into(),
+                published_is_fetch_time: false,
             },
             cluster_id: "c".into(),
             topics: vec![TopicMatch {

@@ -207,6 +207,7 @@ fn main() {
             updated: None,
             fetched_at: chrono::Utc::now(),
             fetcher_version: String::new(),
+            published_is_fetch_time: false,
         };
         let e = c.classify(story, String::new());
         let gold: HashSet<String> = d

@@ -105,6 +105,7 @@ fn main() {
             updated: None,
             fetched_at: chrono::Utc::now(),
             fetcher_version: String::new(),
+            published_is_fetch_time: false,
         })
         .collect();
     let build = |kind| {

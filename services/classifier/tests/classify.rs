@@ -50,6 +50,7 @@ fn story(title: &str, body: &str) -> RawStory {
         updated: None,
         fetched_at: Utc::now(),
         fetcher_version: String::new(),
+        published_is_fetch_time: false,
     }
 }
 

@@ -1016,6 +1016,7 @@ mod tests {
             updated: None,
             fetched_at: Utc::now(),
             fetcher_version: String::new(),
+            published_is_fetch_time: false,
         }
     }
 

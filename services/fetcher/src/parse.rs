@@ -366,6 +366,10 @@ fn story(
         FeedKind::Rss => ext.published,
         _ => None,
     });
+    // A story without any date gets the fetch time, marked as such (feed readers sort and
+    // filter by date; the mark keeps it out of publishing-rate estimates).
+    let undated = published.is_none() && updated.is_none();
+    let published = if undated { Some(fetched_at) } else { published };
     Some(RawStory {
         id: stable_id(&[&feed.id, &basis]),
         feed: feed.clone(),
@@ -381,6 +385,7 @@ fn story(
         updated,
         fetched_at,
         fetcher_version: wirewatch_runtime::VERSION.to_string(),
+        published_is_fetch_time: undated,
     })
 }
 
@@ -1200,5 +1205,28 @@ mod tests {
         // A description-only item is a story, named by its text.
         assert_eq!(s[0].id, stable_id(&["f", "Only text"]));
         assert_eq!(s[1].id, stable_id(&["f", "g1"]));
+    }
+
+    #[test]
+    fn undated_stories_get_the_fetch_time_marked_as_such() {
+        let xml = br#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>dated</guid><pubDate>Tue, 10 Jun 2025 04:00:00 GMT</pubDate></item>
+            <item><guid>updated-only</guid><dc:date xmlns:dc="http://purl.org/dc/elements/1.1/">2025-06-10T05:00:00Z</dc:date></item>
+            <item><guid>undated</guid><title>No date</title></item></channel></rss>"#;
+        let at = "2026-01-02T03:04:05Z".parse::<DateTime<Utc>>().unwrap();
+        let (_, s) = parse_feed(xml, &feed("f", "https://x/"), None, at).unwrap();
+        let by = |g: &str| s.iter().find(|s| s.guid.as_deref() == Some(g)).unwrap();
+        assert!(!by("dated").published_is_fetch_time);
+        assert_ne!(by("dated").published, Some(at));
+        assert!(!by("updated-only").published_is_fetch_time);
+        let undated = by("undated");
+        assert!(undated.published_is_fetch_time);
+        assert_eq!(undated.published, Some(at));
+        assert_eq!(undated.updated, None);
+        // The mark is on the wire only when set.
+        let json = serde_json::to_value(undated).unwrap();
+        assert_eq!(json["published_is_fetch_time"], true);
+        let json = serde_json::to_value(by("dated")).unwrap();
+        assert!(json.get("published_is_fetch_time").is_none());
     }
 }

@@ -543,7 +543,11 @@ async fn poll_once(
                 .with_label_values(&[STAGE])
                 .observe(info.items as f64);
             let returned = stories.len();
-            let dates: Vec<_> = stories.iter().filter_map(|s| s.published).collect();
+            let dates: Vec<_> = stories
+                .iter()
+                .filter(|s| !s.published_is_fetch_time)
+                .filter_map(|s| s.published)
+                .collect();
             if let Some(gap) = schedule::mean_gap(&dates) {
                 task.gap = Some(gap);
             }

@@ -159,6 +159,7 @@ fn make_story(i: u64, prefix: &str, vocab: &Vocab, rng: &mut Rng) -> EnrichedSto
             updated: None,
             fetched_at: published + TimeDelta::minutes(3),
             fetcher_version: "bench".into(),
+            published_is_fetch_time: false,
         },
         cluster_id: id.clone(),
         topics: vec![TopicMatch {

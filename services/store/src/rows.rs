@@ -386,6 +386,7 @@ mod tests {
                 updated: None,
                 fetched_at: t,
                 fetcher_version: "0".into(),
+                published_is_fetch_time: false,
             },
             cluster_id: String::new(),
             topics: vec![

@@ -48,6 +48,7 @@ fn raw(id: &str, title: &str, published: Option<DateTime<Utc>>) -> RawStory {
         updated: None,
         fetched_at: t0(),
         fetcher_version: "test".into(),
+        published_is_fetch_time: false,
     }
 }
 

@@ -56,6 +56,7 @@ fn corpus_stories(n: usize) -> Vec<RawStory> {
                 updated: None,
                 fetched_at: Utc::now(),
                 fetcher_version: "bench".into(),
+                published_is_fetch_time: false,
             }
         })
         .collect()

@@ -125,6 +125,7 @@ pub fn story(id: &str, title: &str, topic: &str, country: &str) -> EnrichedStory
             updated: None,
             fetched_at: Utc::now(),
             fetcher_version: "test".into(),
+            published_is_fetch_time: false,
         },
         cluster_id: id.into(),
         topics: vec![TopicMatch {

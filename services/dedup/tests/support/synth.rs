@@ -91,6 +91,7 @@ pub fn raw(
             .single()
             .unwrap_or_else(Utc::now),
         fetcher_version: String::new(),
+        published_is_fetch_time: false,
     }
 }
 
