@@ -74,9 +74,15 @@ pub struct FetcherConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websub_callback_url: Option<String>,
     /// This process's share of the feeds when several fetchers run: `"i/n"` polls the feeds
-    /// whose id hashes to `i` modulo `n` (`"0/1"`: all). Processes that share `data_dir` (one
-    /// host, SQLite WAL) share the registry and each keeps the state of its own feeds.
+    /// whose id hashes to `i` modulo `n` (`"0/1"`: all). Processes that share the state (one
+    /// `data_dir` on one host, or one `state_url`) share the registry, and each keeps the state
+    /// of its own feeds.
     pub shard: String,
+    /// Where the feed registry and per-feed state live: unset, SQLite `<data_dir>/fetcher.db`
+    /// (shared by processes on one host); a `postgres://user:password@host/db` URL shares them
+    /// between fetcher shards on several machines. Holds a password: never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
 }
 
 impl Default for FetcherConfig {
@@ -109,6 +115,7 @@ impl Default for FetcherConfig {
             registry_reload_secs: 10,
             websub_callback_url: None,
             shard: "0/1".into(),
+            state_url: None,
         }
     }
 }

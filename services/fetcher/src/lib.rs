@@ -129,7 +129,7 @@ pub async fn websub_for(
         url: base.to_string(),
         detail: format!("fetcher.websub_callback_url is not a URL: {e}"),
     })?;
-    let store = state::Store::open(data_dir).await?;
+    let store = state::Store::open_at(data_dir, cfg.state_url.as_deref()).await?;
     let client = http::client(cfg)?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     Ok(Some((

@@ -92,7 +92,7 @@ pub(crate) async fn run_feeds(
         None => (None, None),
     };
     metrics::touch();
-    let store = Store::open(data_dir).await?;
+    let store = Store::open_at(data_dir, cfg.state_url.as_deref()).await?;
     let client = http::client(&cfg)?;
     let mut tasks: Vec<Option<FeedTask>> = Vec::with_capacity(specs.len());
     let mut hosts: Vec<String> = Vec::with_capacity(specs.len());

@@ -1,14 +1,21 @@
-//! Durable state in SQLite (`<data_dir>/fetcher.db`, WAL): per feed its validators and health,
-//! and the ids of the stories already published, so a restart neither re-publishes nor
-//! forgets.
+//! Durable state: per feed its validators and health, and the ids of the stories already
+//! published, so a restart neither re-publishes nor forgets; the feed registry (`wirewatch
+//! feeds add/import`); WebSub subscriptions; each feed's last success and next poll.
+//!
+//! Two back-ends with one schema and the same SQL (`$n` parameters, `ON CONFLICT`): SQLite
+//! (`<data_dir>/fetcher.db`, WAL; the default, shared by processes on one host) and PostgreSQL
+//! (`[fetcher] state_url`), which fetcher shards on different machines share. Each feed's
+//! state rows are written only by the shard that polls it; the registry and its version
+//! counter are shared by all.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::Utc;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 use wirewatch_proto::v1::FeedStatus;
 
 use crate::error::FetcherError;
@@ -44,10 +51,29 @@ type FeedDbRow = (
 /// The state database.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The SQLite file, or the PostgreSQL URL without its password (for errors).
     path: PathBuf,
 }
 
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$p` bound to the store's pool, whichever back-end it is (the SQL is the
+/// same for both; each arm is type-checked against its own driver).
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The tables, for either back-end: `{seq}` is the auto-increment key, `{int}` a 64-bit integer.
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS feeds (
         id TEXT PRIMARY KEY,
@@ -55,13 +81,14 @@ const SCHEMA: &[&str] = &[
         etag TEXT,
         last_modified TEXT,
         status TEXT NOT NULL DEFAULT 'healthy',
-        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        consecutive_failures {int} NOT NULL DEFAULT 0,
         last_error TEXT,
-        updated_at TEXT NOT NULL
+        updated_at TEXT NOT NULL,
+        configured_url TEXT
     )",
     // seq orders ids by insertion, so the oldest go first when a feed's set is trimmed.
     "CREATE TABLE IF NOT EXISTS seen (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq {seq},
         feed_id TEXT NOT NULL,
         story_id TEXT NOT NULL,
         seen_at TEXT NOT NULL,
@@ -74,12 +101,12 @@ const SCHEMA: &[&str] = &[
         url TEXT NOT NULL,
         title TEXT,
         category TEXT,
-        interval_secs INTEGER,
+        interval_secs {int},
         added_at TEXT NOT NULL
     )",
     // A counter bumped by every registry change (a running fetcher compares it).
-    "CREATE TABLE IF NOT EXISTS registry_version (k INTEGER PRIMARY KEY CHECK (k = 0), v INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO registry_version (k, v) VALUES (0, 0)",
+    "CREATE TABLE IF NOT EXISTS registry_version (k {int} PRIMARY KEY CHECK (k = 0), v {int} NOT NULL)",
+    "INSERT INTO registry_version (k, v) VALUES (0, 0) ON CONFLICT (k) DO NOTHING",
     // WebSub subscriptions (see websub.rs): lease_until NULL while pending verification.
     "CREATE TABLE IF NOT EXISTS websub (
         feed_id TEXT PRIMARY KEY,
@@ -139,7 +166,29 @@ fn parse_status(s: &str) -> FeedStatus {
     }
 }
 
+/// Which SQL dialect a statement of [`SCHEMA`] is made for.
+fn schema_sql(stmt: &str, postgres: bool) -> String {
+    let (seq, int) = if postgres {
+        ("BIGSERIAL PRIMARY KEY", "BIGINT")
+    } else {
+        ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER")
+    };
+    stmt.replace("{seq}", seq).replace("{int}", int)
+}
+
+/// An arbitrary key for PostgreSQL's advisory lock around schema creation.
+const SCHEMA_LOCK_KEY: i64 = 0x7769_7265_6665_7463; // "wirefetc"
+
 impl Store {
+    /// Open the state named by the configuration: PostgreSQL when `state_url` is set (shared
+    /// by fetchers on several machines), else SQLite under `data_dir`.
+    pub async fn open_at(data_dir: &Path, state_url: Option<&str>) -> Result<Store, FetcherError> {
+        match state_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Self::open_postgres(url).await,
+            None => Self::open(data_dir).await,
+        }
+    }
+
     /// Open (creating the directory, file and tables as needed) `<data_dir>/fetcher.db`.
     pub async fn open(data_dir: &Path) -> Result<Store, FetcherError> {
         // Two processes creating the file at the same moment (the fetcher and `wirewatch
@@ -181,7 +230,7 @@ impl Store {
             .await
             .map_err(|e| err(e.to_string()))?;
         for stmt in SCHEMA {
-            sqlx::query(stmt)
+            sqlx::query(&schema_sql(stmt, false))
                 .execute(&pool)
                 .await
                 .map_err(|e| err(e.to_string()))?;
@@ -204,7 +253,43 @@ impl Store {
                 }
             }
         }
-        Ok(Store { pool, path })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+            path,
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, FetcherError> {
+        let path = PathBuf::from(wirewatch_runtime::config::redact_url(url));
+        let err = |detail: String| FetcherError::State {
+            path: path.clone(),
+            detail,
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        // `CREATE TABLE IF NOT EXISTS` is not safe when several fetchers start at once: they
+        // create the tables one at a time, under an advisory lock held by the transaction.
+        let mut tx = pool.begin().await.map_err(|e| err(e.to_string()))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK_KEY)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        for stmt in SCHEMA {
+            sqlx::query(&schema_sql(stmt, true))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+        }
+        tx.commit().await.map_err(|e| err(e.to_string()))?;
+        Ok(Store {
+            pool: Pool::Postgres(pool),
+            path,
+        })
     }
 
     fn err(&self, what: &str, e: sqlx::Error) -> FetcherError {
@@ -219,12 +304,12 @@ impl Store {
     /// `url` is the new one); when the file gives another URL, that URL wins and the old
     /// validators are dropped (they belong to the old URL). Health and seen ids are kept.
     pub async fn register(&self, id: &str, url: &str) -> Result<FeedRow, FetcherError> {
-        let row: Option<FeedDbRow> = sqlx::query_as(
-            "SELECT url, etag, last_modified, status, consecutive_failures, configured_url FROM feeds WHERE id = ?",
+        let row: Option<FeedDbRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT url, etag, last_modified, status, consecutive_failures, configured_url FROM feeds WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .map_err(|e| self.err(&format!("load feed {id} ({url})"), e))?;
         match row {
             Some((old_url, etag, last_modified, status, failures, configured)) => {
@@ -268,9 +353,9 @@ impl Store {
         row: &FeedRow,
         last_error: Option<&str>,
     ) -> Result<(), FetcherError> {
-        sqlx::query(
+        on_pool!(self, p => sqlx::query(
             "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at, configured_url)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, etag = excluded.etag,
                configured_url = excluded.configured_url,
                last_modified = excluded.last_modified, status = excluded.status,
@@ -286,8 +371,9 @@ impl Store {
         .bind(last_error)
         .bind(Utc::now().to_rfc3339())
         .bind(&row.configured_url)
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
         Ok(())
     }
@@ -299,16 +385,17 @@ impl Store {
         success: Option<chrono::DateTime<Utc>>,
         next_poll: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
-        sqlx::query(
-            "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES (?, ?, ?)
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET next_poll_at = excluded.next_poll_at,
                last_success_at = COALESCE(excluded.last_success_at, schedule.last_success_at)",
         )
         .bind(id)
         .bind(success.map(|t| t.to_rfc3339()))
         .bind(next_poll.to_rfc3339())
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(|e| self.err(&format!("checkpoint feed {id}"), e))?;
         Ok(())
     }
@@ -324,12 +411,12 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT f.id, f.url, f.status, f.consecutive_failures, f.last_error, s.last_success_at, s.next_poll_at
              FROM feeds f LEFT JOIN schedule s ON s.id = f.id ORDER BY f.id",
         )
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .map_err(|e| self.err("list feeds", e))?;
         Ok(rows
             .into_iter()
@@ -368,12 +455,12 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT hub, topic, secret, lease_until, last_push_at, requested_at FROM websub WHERE feed_id = ?",
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT hub, topic, secret, lease_until, last_push_at, requested_at FROM websub WHERE feed_id = $1",
         )
         .bind(feed_id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(p)
+        .await)
         .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
         let t = |s: Option<String>| {
             s.and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
@@ -399,8 +486,8 @@ impl Store {
         topic: &str,
         secret: &str,
     ) -> Result<(), FetcherError> {
-        sqlx::query(
-            "INSERT INTO websub (feed_id, hub, topic, secret, requested_at) VALUES (?, ?, ?, ?, ?)
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO websub (feed_id, hub, topic, secret, requested_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (feed_id) DO UPDATE SET hub = excluded.hub, topic = excluded.topic,
                secret = excluded.secret, requested_at = excluded.requested_at",
         )
@@ -409,8 +496,9 @@ impl Store {
         .bind(topic)
         .bind(secret)
         .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
         Ok(())
     }
@@ -422,7 +510,7 @@ impl Store {
         until: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
         self.websub_set(
-            "UPDATE websub SET lease_until = ? WHERE feed_id = ?",
+            "UPDATE websub SET lease_until = $1 WHERE feed_id = $2",
             feed_id,
             until,
         )
@@ -436,7 +524,7 @@ impl Store {
         at: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
         self.websub_set(
-            "UPDATE websub SET last_push_at = ? WHERE feed_id = ?",
+            "UPDATE websub SET last_push_at = $1 WHERE feed_id = $2",
             feed_id,
             at,
         )
@@ -449,23 +537,24 @@ impl Store {
         feed_id: &str,
         at: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
-        sqlx::query(sql)
+        on_pool!(self, p => sqlx::query(sql)
             .bind(at.to_rfc3339())
             .bind(feed_id)
-            .execute(&self.pool)
+            .execute(p)
             .await
-            .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
+            .map(|_| ()))
+        .map_err(|e| self.err(&format!("websub of {feed_id}"), e))?;
         Ok(())
     }
 
     /// The feeds added with `wirewatch feeds add` / `feeds import`.
     pub async fn registry_feeds(&self) -> Result<Vec<crate::feeds::FeedSpec>, FetcherError> {
         type Row = (String, String, Option<String>, Option<String>, Option<i64>);
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT id, url, title, category, interval_secs FROM registry ORDER BY added_at, id",
         )
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(p)
+        .await)
         .map_err(|e| self.err("load registry", e))?;
         Ok(rows
             .into_iter()
@@ -483,9 +572,9 @@ impl Store {
 
     /// Add a feed to the registry; `false` when its id is taken.
     pub async fn registry_add(&self, f: &crate::feeds::FeedSpec) -> Result<bool, FetcherError> {
-        let done = sqlx::query(
+        let added = on_pool!(self, p => sqlx::query(
             "INSERT INTO registry (id, url, title, category, interval_secs, added_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&f.id)
         .bind(&f.url)
@@ -493,145 +582,120 @@ impl Store {
         .bind(&f.category)
         .bind(f.interval_secs.and_then(|i| i64::try_from(i).ok()))
         .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|done| done.rows_affected() > 0))
         .map_err(|e| self.err(&format!("add feed {} ({})", f.id, f.url), e))?;
-        if done.rows_affected() > 0 {
+        if added {
             self.bump_registry().await?;
         }
-        Ok(done.rows_affected() > 0)
+        Ok(added)
     }
 
     /// Remove feed `id` from the registry (and its state); `false` when it is not there.
     pub async fn registry_remove(&self, id: &str) -> Result<bool, FetcherError> {
-        let done = sqlx::query("DELETE FROM registry WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(&format!("remove feed {id}"), e))?;
-        if done.rows_affected() > 0 {
+        let removed = self
+            .delete("DELETE FROM registry WHERE id = $1", id)
+            .await?;
+        if removed {
             self.bump_registry().await?;
             for table in [
-                "DELETE FROM feeds WHERE id = ?",
-                "DELETE FROM schedule WHERE id = ?",
-                "DELETE FROM seen WHERE feed_id = ?",
+                "DELETE FROM feeds WHERE id = $1",
+                "DELETE FROM schedule WHERE id = $1",
+                "DELETE FROM seen WHERE feed_id = $1",
             ] {
-                sqlx::query(table)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| self.err(&format!("remove feed {id}"), e))?;
+                self.delete(table, id).await?;
             }
         }
-        Ok(done.rows_affected() > 0)
+        Ok(removed)
+    }
+
+    /// Run a `DELETE … WHERE … = $1` for feed `id`; whether it removed anything.
+    async fn delete(&self, sql: &'static str, id: &str) -> Result<bool, FetcherError> {
+        on_pool!(self, p => sqlx::query(sql)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|done| done.rows_affected() > 0))
+        .map_err(|e| self.err(&format!("remove feed {id}"), e))
     }
 
     async fn bump_registry(&self) -> Result<(), FetcherError> {
-        sqlx::query("UPDATE registry_version SET v = v + 1 WHERE k = 0")
-            .execute(&self.pool)
+        on_pool!(self, p => sqlx::query("UPDATE registry_version SET v = v + 1 WHERE k = 0")
+            .execute(p)
             .await
-            .map_err(|e| self.err("registry version", e))?;
+            .map(|_| ()))
+        .map_err(|e| self.err("registry version", e))?;
         Ok(())
     }
 
     /// Changes whenever the registry changes (a counter: an addition and a removal between
     /// two looks are still a change).
     pub async fn registry_signature(&self) -> Result<i64, FetcherError> {
-        sqlx::query_scalar("SELECT v FROM registry_version WHERE k = 0")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err("registry", e))
+        on_pool!(self, p => sqlx::query_scalar("SELECT v FROM registry_version WHERE k = 0")
+            .fetch_one(p)
+            .await)
+        .map_err(|e| self.err("registry", e))
     }
 
     /// Whether `story_id` of `feed_id` was published already.
     pub async fn is_seen(&self, feed_id: &str, story_id: &str) -> Result<bool, FetcherError> {
-        let hit: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM seen WHERE feed_id = ? AND story_id = ?")
-                .bind(feed_id)
-                .bind(story_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(&format!("look up story {story_id} of {feed_id}"), e))?;
+        let hit: Option<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT story_id FROM seen WHERE feed_id = $1 AND story_id = $2",
+        )
+        .bind(feed_id)
+        .bind(story_id)
+        .fetch_optional(p)
+        .await)
+        .map_err(|e| self.err(&format!("look up story {story_id} of {feed_id}"), e))?;
         Ok(hit.is_some())
     }
 
     /// Remember that `story_id` was delivered. Call only after the bus confirmed delivery.
     pub async fn mark_seen(&self, feed_id: &str, story_id: &str) -> Result<(), FetcherError> {
-        sqlx::query("INSERT OR IGNORE INTO seen (feed_id, story_id, seen_at) VALUES (?, ?, ?)")
-            .bind(feed_id)
-            .bind(story_id)
-            .bind(Utc::now().to_rfc3339())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(&format!("mark story {story_id} of {feed_id}"), e))?;
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO seen (feed_id, story_id, seen_at) VALUES ($1, $2, $3)
+             ON CONFLICT (feed_id, story_id) DO NOTHING",
+        )
+        .bind(feed_id)
+        .bind(story_id)
+        .bind(Utc::now().to_rfc3339())
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .map_err(|e| self.err(&format!("mark story {story_id} of {feed_id}"), e))?;
         Ok(())
     }
 
     /// Keep only the `keep` most recently inserted ids of `feed_id`.
     pub async fn trim_seen(&self, feed_id: &str, keep: usize) -> Result<(), FetcherError> {
         let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
-        sqlx::query(
-            "DELETE FROM seen WHERE feed_id = ?1 AND seq < (
-               SELECT seq FROM seen WHERE feed_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        on_pool!(self, p => sqlx::query(
+            "DELETE FROM seen WHERE feed_id = $1 AND seq < (
+               SELECT seq FROM seen WHERE feed_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
         )
         .bind(feed_id)
         .bind(keep - 1)
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(|e| self.err(&format!("trim seen ids of {feed_id}"), e))?;
         Ok(())
     }
 
     /// How many ids of `feed_id` are remembered.
     pub async fn seen_count(&self, feed_id: &str) -> Result<u64, FetcherError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM seen WHERE feed_id = ?")
+        let n: i64 =
+            on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM seen WHERE feed_id = $1")
             .bind(feed_id)
-            .fetch_one(&self.pool)
-            .await
+            .fetch_one(p)
+            .await)
             .map_err(|e| self.err(&format!("count seen ids of {feed_id}"), e))?;
         Ok(n.max(0) as u64)
     }
 
-    /// Close the pool (flushes the WAL).
+    /// Close the pool (flushes SQLite's WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[tokio::test]
-    async fn state_survives_reopen_and_seen_is_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
-        let mut row = store.register("f", "https://a/rss").await.unwrap();
-        assert_eq!(row.status, FeedStatus::Healthy);
-        row.validators.etag = Some("\"v1\"".into());
-        row.status = FeedStatus::Failing;
-        row.consecutive_failures = 3;
-        store.save("f", &row, Some("boom")).await.unwrap();
-        for i in 0..10 {
-            store.mark_seen("f", &format!("s{i}")).await.unwrap();
-        }
-        store.mark_seen("f", "s9").await.unwrap(); // idempotent
-        store.trim_seen("f", 4).await.unwrap();
-        assert_eq!(store.seen_count("f").await.unwrap(), 4);
-        assert!(!store.is_seen("f", "s5").await.unwrap());
-        assert!(store.is_seen("f", "s6").await.unwrap());
-        assert!(store.is_seen("f", "s9").await.unwrap());
-        assert!(!store.is_seen("other", "s9").await.unwrap());
-        store.close().await;
-
-        let store = Store::open(dir.path()).await.unwrap();
-        let back = store.register("f", "https://a/rss").await.unwrap();
-        assert_eq!(back, row);
-        assert!(store.is_seen("f", "s9").await.unwrap());
-        // A new URL drops the validators, keeps health.
-        let moved = store.register("f", "https://b/rss").await.unwrap();
-        assert_eq!(moved.validators, Validators::default());
-        assert_eq!(moved.status, FeedStatus::Failing);
+        on_pool!(self, p => p.close().await)
     }
 }

@@ -160,3 +160,27 @@ impl Default for KafkaConfig {
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
+
+/// A database URL without its password (`postgres://user:***@host/db`), for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!(
+                "{scheme}://{user}:***@{host}{}",
+                tail.split('?').next().unwrap_or("")
+            )
+        }
+        None => format!(
+            "{scheme}://{authority}{}",
+            tail.split('?').next().unwrap_or("")
+        ),
+    }
+}

@@ -276,7 +276,10 @@ pub async fn subs_list(cfg: &Config, out: &mut dyn Write) -> anyhow::Result<Exit
 
 /// Open the fetcher's state database (registry and health) under `data_dir`.
 async fn fetcher_store(cfg: &Config) -> anyhow::Result<wirewatch_fetcher::state::Store> {
-    Ok(wirewatch_fetcher::state::Store::open(&cfg.data_dir).await?)
+    Ok(
+        wirewatch_fetcher::state::Store::open_at(&cfg.data_dir, cfg.fetcher.state_url.as_deref())
+            .await?,
+    )
 }
 
 /// The feeds file's entries.
