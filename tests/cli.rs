@@ -349,3 +349,62 @@ async fn feeds_add_list_export_import_remove() {
         stderr(&o)
     );
 }
+
+/// With `[fetcher] state_url`, the registry lives in PostgreSQL: `wirewatch feeds …` run with
+/// another data directory (another machine) sees and changes the same feeds.
+#[tokio::test]
+async fn feeds_registry_in_postgres_is_shared_between_machines() {
+    let Some(state_url) = fresh_postgres_url("feeds registry in PostgreSQL").await else {
+        return;
+    };
+    use axum::routing::get;
+    let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Shared News</title><item><guid>1</guid><title>One</title></item></channel></rss>";
+    let app = axum::Router::new().route(
+        "/shared.rss",
+        get(move || async move { ([("content-type", "application/rss+xml")], rss) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+
+    let machine = |dir: &std::path::Path| {
+        write_config(dir, &[], "http://127.0.0.1:9/hook", "")
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (cfg_a, cfg_b) = (machine(a.path()), machine(b.path()));
+    let run = |cfg: &str, args: &[&str]| {
+        let mut v = vec!["--config".to_string(), cfg.to_string()];
+        v.extend(args.iter().map(|x| x.to_string()));
+        let url = state_url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+                wirewatch(&refs, &[("WIREWATCH__FETCHER__STATE_URL", &url)], None)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let feed = format!("{base}/shared.rss");
+    let o = run(&cfg_a, &["feeds", "add", &feed, "--id", "shared"]).await;
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&cfg_b, &["feeds", "list"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("shared") && stdout(&o).contains(&feed),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&cfg_b, &["feeds", "remove", "shared"]).await;
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&cfg_a, &["feeds", "list"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains(&feed), "{}", stdout(&o));
+    // Nothing was written to either machine's data directory.
+    for d in [&a, &b] {
+        assert!(!d.path().join("data").join("fetcher.db").exists());
+    }
+}
