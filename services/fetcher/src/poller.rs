@@ -115,8 +115,7 @@ pub(crate) async fn run_feeds(
             all.push(r);
         }
     }
-    for spec in all {
-        let (task, host) = make_task(&store, &cfg, spec).await?;
+    for (task, host) in make_tasks(&store, &cfg, all).await? {
         statuses.insert(tasks.len(), task.row.status);
         index_of.insert(task.spec.id.clone(), tasks.len());
         hosts.push(host);
@@ -368,34 +367,43 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
     })
 }
 
-/// A feed's task: its state row registered (a moved feed keeps its new URL) and its host key.
-async fn make_task(
+/// The feeds' tasks, their state rows registered in one batch (a moved feed keeps its new
+/// URL), each with its host key.
+async fn make_tasks(
     store: &Store,
     cfg: &FetcherConfig,
-    mut spec: FeedSpec,
-) -> Result<(FeedTask, String), FetcherError> {
+    specs: Vec<FeedSpec>,
+) -> Result<Vec<(FeedTask, String)>, FetcherError> {
     let (retry_initial, retry_max) = cfg.retry_bounds();
-    let row = store.register(&spec.id, &spec.url).await?;
-    if row.url != spec.url {
-        tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
-        spec.url = row.url.clone();
-    }
-    let host = host_of(&spec.url);
-    let policy = cfg.interval_policy(spec.interval_secs);
-    Ok((
-        FeedTask {
-            spec,
-            policy,
-            gap: None,
-            floor: None,
-            row,
-            saved: None,
-            checkpointed: None,
-            hub: None,
-            backoff: Backoff::new(retry_initial, retry_max),
-        },
-        host,
-    ))
+    let keys: Vec<(&str, &str)> = specs
+        .iter()
+        .map(|s| (s.id.as_str(), s.url.as_str()))
+        .collect();
+    let rows = store.register_many(&keys).await?;
+    Ok(specs
+        .into_iter()
+        .zip(rows)
+        .map(|(mut spec, row)| {
+            if row.url != spec.url {
+                tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
+                spec.url = row.url.clone();
+            }
+            let host = host_of(&spec.url);
+            let policy = cfg.interval_policy(spec.interval_secs);
+            let task = FeedTask {
+                spec,
+                policy,
+                gap: None,
+                floor: None,
+                row,
+                saved: None,
+                checkpointed: None,
+                hub: None,
+                backoff: Backoff::new(retry_initial, retry_max),
+            };
+            (task, host)
+        })
+        .collect())
 }
 
 /// Apply the registry's additions (polled at once) and removals to the running schedule.
@@ -437,12 +445,12 @@ async fn sync_registry(
             }
         }
     }
-    for spec in now_registry {
-        if index_of.contains_key(&spec.id) || file_ids.contains(&spec.id) {
-            continue;
-        }
-        let id = spec.id.clone();
-        let (task, host) = make_task(&ctx.store, &ctx.cfg, spec).await?;
+    let added: Vec<FeedSpec> = now_registry
+        .into_iter()
+        .filter(|spec| !index_of.contains_key(&spec.id) && !file_ids.contains(&spec.id))
+        .collect();
+    for (task, host) in make_tasks(&ctx.store, &ctx.cfg, added).await? {
+        let id = task.spec.id.clone();
         let idx = tasks.len();
         statuses.insert(idx, task.row.status);
         index_of.insert(id.clone(), idx);

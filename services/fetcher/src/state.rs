@@ -31,8 +31,10 @@ pub struct FeedRow {
     pub consecutive_failures: u32,
 }
 
-/// `url, etag, last_modified, status, consecutive_failures, configured_url` of a `feeds` row.
+/// `id, url, etag, last_modified, status, consecutive_failures, configured_url` of a `feeds`
+/// row.
 type FeedDbRow = (
+    String,
     String,
     Option<String>,
     Option<String>,
@@ -139,6 +141,73 @@ fn parse_status(s: &str) -> FeedStatus {
     }
 }
 
+/// Ids per query when [`Store::register_many`] reads existing rows (well under SQLite's
+/// limit on bound parameters).
+const REGISTER_CHUNK: usize = 500;
+
+/// The row of a feed configured with `url` given its stored row (`None`: new), and whether
+/// it must be written (new, or the configured URL changed).
+fn registered_row(stored: Option<FeedDbRow>, url: &str) -> (FeedRow, bool) {
+    match stored {
+        Some((_, old_url, etag, last_modified, status, failures, configured)) => {
+            let configured = configured.unwrap_or_else(|| old_url.clone());
+            let mut row = FeedRow {
+                url: old_url,
+                configured_url: configured.clone(),
+                validators: Validators {
+                    etag,
+                    last_modified,
+                },
+                status: parse_status(&status),
+                consecutive_failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+            };
+            let changed = configured != url;
+            if changed {
+                row.url = url.to_string();
+                row.configured_url = url.to_string();
+                row.validators = Validators::default();
+            }
+            (row, changed)
+        }
+        None => (
+            FeedRow {
+                url: url.to_string(),
+                configured_url: url.to_string(),
+                validators: Validators::default(),
+                status: FeedStatus::Healthy,
+                consecutive_failures: 0,
+            },
+            true,
+        ),
+    }
+}
+
+/// The upsert of a feed's row (shared by [`Store::save`] and [`Store::register_many`]).
+fn save_query<'q>(
+    id: &'q str,
+    row: &'q FeedRow,
+    last_error: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at, configured_url)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET url = excluded.url, etag = excluded.etag,
+           configured_url = excluded.configured_url,
+           last_modified = excluded.last_modified, status = excluded.status,
+           consecutive_failures = excluded.consecutive_failures,
+           last_error = excluded.last_error, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(&row.url)
+    .bind(&row.validators.etag)
+    .bind(&row.validators.last_modified)
+    .bind(status_str(row.status))
+    .bind(i64::from(row.consecutive_failures))
+    .bind(last_error)
+    .bind(Utc::now().to_rfc3339())
+    .bind(&row.configured_url)
+}
+
 impl Store {
     /// Open (creating the directory, file and tables as needed) `<data_dir>/fetcher.db`.
     pub async fn open(data_dir: &Path) -> Result<Store, FetcherError> {
@@ -219,46 +288,63 @@ impl Store {
     /// `url` is the new one); when the file gives another URL, that URL wins and the old
     /// validators are dropped (they belong to the old URL). Health and seen ids are kept.
     pub async fn register(&self, id: &str, url: &str) -> Result<FeedRow, FetcherError> {
-        let row: Option<FeedDbRow> = sqlx::query_as(
-            "SELECT url, etag, last_modified, status, consecutive_failures, configured_url FROM feeds WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(&format!("load feed {id} ({url})"), e))?;
-        match row {
-            Some((old_url, etag, last_modified, status, failures, configured)) => {
-                let configured = configured.unwrap_or_else(|| old_url.clone());
-                let mut row = FeedRow {
-                    url: old_url.clone(),
-                    configured_url: configured.clone(),
-                    validators: Validators {
-                        etag,
-                        last_modified,
-                    },
-                    status: parse_status(&status),
-                    consecutive_failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
-                };
-                if configured != url {
-                    row.url = url.to_string();
-                    row.configured_url = url.to_string();
-                    row.validators = Validators::default();
-                    self.save(id, &row, None).await?;
-                }
-                Ok(row)
+        let mut rows = self.register_many(&[(id, url)]).await?;
+        rows.pop().ok_or_else(|| FetcherError::State {
+            path: self.path.clone(),
+            detail: format!("register feed {id} ({url}): no row"),
+        })
+    }
+
+    /// [`Store::register`] for many `(id, url)` feeds at once, the rows in the same order:
+    /// existing rows are read [`REGISTER_CHUNK`] ids per query and the new or changed ones
+    /// written in one transaction, so 100,000 feeds register in seconds rather than with one
+    /// commit each.
+    pub async fn register_many(
+        &self,
+        feeds: &[(&str, &str)],
+    ) -> Result<Vec<FeedRow>, FetcherError> {
+        let mut known: std::collections::HashMap<String, FeedDbRow> =
+            std::collections::HashMap::new();
+        for chunk in feeds.chunks(REGISTER_CHUNK) {
+            let sql = format!(
+                "SELECT id, url, etag, last_modified, status, consecutive_failures, configured_url FROM feeds WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_as::<_, FeedDbRow>(&sql);
+            for (id, _) in chunk {
+                q = q.bind(*id);
             }
-            None => {
-                let row = FeedRow {
-                    url: url.to_string(),
-                    configured_url: url.to_string(),
-                    validators: Validators::default(),
-                    status: FeedStatus::Healthy,
-                    consecutive_failures: 0,
-                };
-                self.save(id, &row, None).await?;
-                Ok(row)
+            let found = q
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(&format!("load {} feeds", chunk.len()), e))?;
+            for row in found {
+                known.insert(row.0.clone(), row);
             }
         }
+        let mut rows = Vec::with_capacity(feeds.len());
+        let mut changed = Vec::new();
+        for (i, (id, url)) in feeds.iter().enumerate() {
+            let (row, save) = registered_row(known.remove(*id), url);
+            if save {
+                changed.push(i);
+            }
+            rows.push(row);
+        }
+        if !changed.is_empty() {
+            let what = || format!("register {} feeds", changed.len());
+            let mut tx = self.pool.begin().await.map_err(|e| self.err(&what(), e))?;
+            for &i in &changed {
+                if let (Some((id, _)), Some(row)) = (feeds.get(i), rows.get(i)) {
+                    save_query(id, row, None)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
+                }
+            }
+            tx.commit().await.map_err(|e| self.err(&what(), e))?;
+        }
+        Ok(rows)
     }
 
     /// Persist a feed's row.
@@ -268,27 +354,10 @@ impl Store {
         row: &FeedRow,
         last_error: Option<&str>,
     ) -> Result<(), FetcherError> {
-        sqlx::query(
-            "INSERT INTO feeds (id, url, etag, last_modified, status, consecutive_failures, last_error, updated_at, configured_url)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET url = excluded.url, etag = excluded.etag,
-               configured_url = excluded.configured_url,
-               last_modified = excluded.last_modified, status = excluded.status,
-               consecutive_failures = excluded.consecutive_failures,
-               last_error = excluded.last_error, updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(&row.url)
-        .bind(&row.validators.etag)
-        .bind(&row.validators.last_modified)
-        .bind(status_str(row.status))
-        .bind(i64::from(row.consecutive_failures))
-        .bind(last_error)
-        .bind(Utc::now().to_rfc3339())
-        .bind(&row.configured_url)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
+        save_query(id, row, last_error)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(&format!("save feed {id} ({})", row.url), e))?;
         Ok(())
     }
 
@@ -633,5 +702,43 @@ mod tests {
         let moved = store.register("f", "https://b/rss").await.unwrap();
         assert_eq!(moved.validators, Validators::default());
         assert_eq!(moved.status, FeedStatus::Failing);
+    }
+
+    #[tokio::test]
+    async fn many_feeds_register_in_one_batch_like_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        // An existing feed, failing, moved since (its configured URL unchanged), and one whose
+        // configured URL changes.
+        let mut kept = store.register("kept", "https://k/rss").await.unwrap();
+        kept.url = "https://k2/rss".into();
+        kept.status = FeedStatus::Failing;
+        kept.validators.etag = Some("\"e\"".into());
+        store.save("kept", &kept, None).await.unwrap();
+        store.register("renamed", "https://old/rss").await.unwrap();
+        // More feeds than one read chunk.
+        let n = REGISTER_CHUNK * 2 + 7;
+        let ids: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+        let urls: Vec<String> = (0..n).map(|i| format!("https://h{i}/rss")).collect();
+        let mut feeds: Vec<(&str, &str)> = ids
+            .iter()
+            .zip(&urls)
+            .map(|(i, u)| (i.as_str(), u.as_str()))
+            .collect();
+        feeds.insert(300, ("kept", "https://k/rss"));
+        feeds.push(("renamed", "https://new/rss"));
+        let rows = store.register_many(&feeds).await.unwrap();
+        assert_eq!(rows.len(), feeds.len());
+        assert_eq!(rows[300], kept, "a stored row comes back as stored");
+        assert_eq!(rows[0].url, "https://h0/rss");
+        assert_eq!(rows[feeds.len() - 2].url, urls[n - 1]);
+        let renamed = &rows[feeds.len() - 1];
+        assert_eq!(renamed.url, "https://new/rss");
+        assert_eq!(renamed.configured_url, "https://new/rss");
+        // Written: a second registration reads them back (and the states list has them all).
+        let again = store.register_many(&feeds).await.unwrap();
+        assert_eq!(again, rows);
+        assert_eq!(store.feed_states().await.unwrap().len(), n + 2);
+        assert!(store.register_many(&[]).await.unwrap().is_empty());
     }
 }
