@@ -27,9 +27,11 @@
 //! - [`websub`]: hub subscriptions and the push callback.
 //! - [`state`]: SQLite state (`<data_dir>/fetcher.db`): validators, health, seen ids.
 //! - `poller`: the schedule and the poll of one feed.
+//! - [`clock`]: the time the schedule runs on (the system's, or a test's [`clock::ManualClock`]).
 //! - [`metrics`]: `wirewatch_fetcher_*` metrics.
 //! - [`error`]: the error type, [`FetcherError`].
 
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod feeds;
@@ -73,9 +75,7 @@ pub async fn run(
     opts: LoopOptions,
     shutdown: CancellationToken,
 ) -> Result<(), FetcherError> {
-    let specs = load_feeds(&cfg.feeds_file)?;
-    check_shard(&cfg)?;
-    poller::run_feeds(cfg, specs, data_dir, publisher, opts, shutdown, None).await
+    run_with(cfg, data_dir, publisher, opts, shutdown, Extras::default()).await
 }
 
 fn check_shard(cfg: &FetcherConfig) -> Result<(), FetcherError> {
@@ -96,18 +96,38 @@ pub async fn run_with_websub(
     websub: std::sync::Arc<websub::WebSub>,
     pushes: tokio::sync::mpsc::Receiver<websub::Push>,
 ) -> Result<(), FetcherError> {
+    let extras = Extras {
+        websub: Some((websub, pushes)),
+        ..Extras::default()
+    };
+    run_with(cfg, data_dir, publisher, opts, shutdown, extras).await
+}
+
+/// What [`run_with`] takes besides the config: the parts a caller may supply itself.
+#[derive(Default)]
+pub struct Extras {
+    /// WebSub: the subscriber and the receiver of its accepted pushes ([`websub_for`]).
+    pub websub: Option<(
+        std::sync::Arc<websub::WebSub>,
+        tokio::sync::mpsc::Receiver<websub::Push>,
+    )>,
+    /// The time the schedule runs on; `None`: the system's ([`clock::SystemClock`]). Tests
+    /// pass a [`clock::ManualClock`].
+    pub clock: Option<std::sync::Arc<dyn clock::Clock>>,
+}
+
+/// [`run`] with [`Extras`].
+pub async fn run_with(
+    cfg: FetcherConfig,
+    data_dir: &Path,
+    publisher: SharedPublisher,
+    opts: LoopOptions,
+    shutdown: CancellationToken,
+    extras: Extras,
+) -> Result<(), FetcherError> {
     let specs = load_feeds(&cfg.feeds_file)?;
     check_shard(&cfg)?;
-    poller::run_feeds(
-        cfg,
-        specs,
-        data_dir,
-        publisher,
-        opts,
-        shutdown,
-        Some((websub, pushes)),
-    )
-    .await
+    poller::run_feeds(cfg, specs, data_dir, publisher, opts, shutdown, extras).await
 }
 
 /// Build the WebSub side for `cfg` (None when `websub_callback_url` is not set): the

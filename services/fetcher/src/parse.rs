@@ -2,7 +2,8 @@
 //!
 //! Steps, each working around something real feeds do:
 //! 1. **Charset** ([`to_utf8`], `charset`): feedparser's order (HTTP charset, XML declaration,
-//!    sniffed, UTF-8, windows-1252), except that a byte-order mark or BOM-less UTF-16/32 wins.
+//!    sniffed, UTF-8, a statistical guess for undeclared legacy encodings, windows-1252),
+//!    except that a byte-order mark or BOM-less UTF-16/32 wins.
 //! 2. **Fast path** (`scan`, strict): common RSS 2.0, RSS 1.0 and Atom 1.0 documents are read in
 //!    one quick-xml pass with borrowed text, exactly as the reference path would read them;
 //!    anything unusual in them sends the document to the reference path instead.
@@ -147,28 +148,30 @@ pub fn parse_feed_via(
             _ => reference(Cow::Borrowed(bytes), feed, base_url, fetched_at).map(Some),
         };
     }
+    let tld = base_url.and_then(charset::tld_of);
+    let decode = || charset::decode(bytes, http_charset, tld);
+    let mut text = None;
     if route != Route::Reference {
         // Presumed UTF-8 goes to the scanner as bytes: quick-xml validates every event, so the
-        // document is not validated twice; invalid bytes fail the scan and take the reference
-        // path, whose `to_utf8` chooses another encoding.
-        let scanned = match charset::presumed_utf8(bytes, http_charset) {
-            Some(body) => {
-                scan::scan(body, true).map(|doc| normalise(doc, feed, base_url, fetched_at))
+        // document is not validated twice. Bytes that turn out not to be UTF-8 (an undeclared
+        // legacy encoding) are decoded as `charset` chooses and scanned again.
+        let presumed = charset::presumed_utf8(bytes, http_charset);
+        if let Some(body) = presumed {
+            if let Some(doc) = scan::scan(body, true) {
+                return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
             }
-            None => {
-                let text = to_utf8(bytes, http_charset);
-                scan::scan(text.as_bytes(), true)
-                    .map(|doc| normalise(doc, feed, base_url, fetched_at))
+        }
+        if presumed.is_none_or(|body| std::str::from_utf8(body).is_err()) {
+            let decoded = text.insert(decode());
+            if let Some(doc) = scan::scan(decoded.as_bytes(), true) {
+                return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
             }
-        };
-        if let Some(parsed) = scanned {
-            return Ok(Some(parsed));
         }
         if route == Route::Fast {
             return Ok(None);
         }
     }
-    let text = to_utf8(bytes, http_charset);
+    let text = text.unwrap_or_else(decode);
     reference(prepare_text(text), feed, base_url, fetched_at).map(Some)
 }
 

@@ -22,6 +22,7 @@ use wirewatch_runtime::backoff::Backoff;
 use wirewatch_runtime::bus::{Record, SharedPublisher};
 use wirewatch_runtime::stage::{publish_with_retry, LoopOptions};
 
+use crate::clock::Clock;
 use crate::config::FetcherConfig;
 use crate::error::FetcherError;
 use crate::feeds::FeedSpec;
@@ -43,6 +44,7 @@ struct Ctx {
     opts: LoopOptions,
     shutdown: CancellationToken,
     websub: Option<Arc<WebSub>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// One feed's schedule and state, owned by whichever poll runs it.
@@ -85,9 +87,12 @@ pub(crate) async fn run_feeds(
     publisher: SharedPublisher,
     opts: LoopOptions,
     shutdown: CancellationToken,
-    websub: Option<(Arc<WebSub>, tokio::sync::mpsc::Receiver<Push>)>,
+    extras: crate::Extras,
 ) -> Result<(), FetcherError> {
-    let (websub, mut pushes) = match websub {
+    let clock: Arc<dyn Clock> = extras
+        .clock
+        .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));
+    let (websub, mut pushes) = match extras.websub {
         Some((w, rx)) => (Some(w), Some(rx)),
         None => (None, None),
     };
@@ -115,8 +120,7 @@ pub(crate) async fn run_feeds(
             all.push(r);
         }
     }
-    for spec in all {
-        let (task, host) = make_task(&store, &cfg, spec).await?;
+    for (task, host) in make_tasks(&store, &cfg, all).await? {
         statuses.insert(tasks.len(), task.row.status);
         index_of.insert(task.spec.id.clone(), tasks.len());
         hosts.push(host);
@@ -137,6 +141,7 @@ pub(crate) async fn run_feeds(
         opts,
         shutdown: shutdown.clone(),
         websub,
+        clock: clock.clone(),
     });
     // Feeds whose pushed document is being published (their poll stays scheduled).
     let mut pushing: HashSet<usize> = HashSet::new();
@@ -144,20 +149,18 @@ pub(crate) async fn run_feeds(
     let mut waiting: HashMap<usize, std::collections::VecDeque<Push>> = HashMap::new();
 
     // First poll of every feed: now.
-    let now = tokio::time::Instant::now();
-    let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> =
+    let now = clock.now();
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> =
         (0..tasks.len()).map(|i| Reverse((now, i))).collect();
     let mut in_flight: FuturesUnordered<PollFuture> = FuturesUnordered::new();
 
-    let mut reload =
-        tokio::time::interval(Duration::from_secs(ctx.cfg.registry_reload_secs.max(1)));
-    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    reload.tick().await;
+    let reload_every = Duration::from_secs(ctx.cfg.registry_reload_secs.max(1));
+    let mut next_reload = now + reload_every;
     // Feeds removed from the registry while their poll was in flight.
     let mut removed: HashSet<usize> = HashSet::new();
 
     let result = loop {
-        let now = tokio::time::Instant::now();
+        let now = clock.now();
         while in_flight.len() < max_in_flight {
             match due.peek() {
                 Some(Reverse((at, _))) if *at <= now => {}
@@ -169,19 +172,21 @@ pub(crate) async fn run_feeds(
             let Some(host) = hosts.get(idx).cloned() else {
                 continue;
             };
-            if let Err(at) = gate.try_start(&host, now.into_std()) {
-                due.push(Reverse((tokio::time::Instant::from_std(at), idx)));
+            if let Err(at) = gate.try_start(&host, now) {
+                due.push(Reverse((at, idx)));
                 continue;
             }
             if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
                 let ctx = ctx.clone();
+                let busy = clock.busy();
                 in_flight.push(Box::pin(async move {
+                    let _busy = busy;
                     let mut task = task;
                     let res = poll_feed(&ctx, &mut task).await;
                     (idx, host, task, res)
                 }) as PollFuture);
             } else {
-                gate.finish(&host, now.into_std());
+                gate.finish(&host, now);
                 if pushing.contains(&idx) {
                     // Busy with a pushed document: poll right after.
                     due.push(Reverse((now + Duration::from_secs(1), idx)));
@@ -193,7 +198,8 @@ pub(crate) async fn run_feeds(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Ok(()),
-            _ = reload.tick() => {
+            _ = clock.sleep_until(next_reload) => {
+                next_reload = clock.now() + reload_every;
                 match ctx.store.registry_signature().await {
                     Ok(sig) if sig != registry_sig => {
                         // Again the signature before the rows sync_registry reads.
@@ -222,11 +228,11 @@ pub(crate) async fn run_feeds(
                     }
                     continue;
                 };
-                launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now.into_std());
+                launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now);
             }
             Some((idx, host, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
-                let now = tokio::time::Instant::now();
-                gate.finish(&host, now.into_std());
+                let now = clock.now();
+                gate.finish(&host, now);
                 pushing.remove(&idx);
                 if removed.remove(&idx) {
                     waiting.remove(&idx);
@@ -237,11 +243,11 @@ pub(crate) async fn run_feeds(
                     Ok(report) => {
                         let mut delay = report.delay;
                         if let Some(retry_after) = report.throttled {
-                            if let Throttle::Host(until) = gate.throttled(&host, idx, retry_after, now.into_std()) {
+                            if let Throttle::Host(until) = gate.throttled(&host, idx, retry_after, now) {
                                 metrics::get().host_backoffs.with_label_values(&[STAGE]).inc();
-                                let secs = until.saturating_duration_since(now.into_std()).as_secs();
+                                let secs = until.saturating_duration_since(now).as_secs();
                                 tracing::warn!(stage = STAGE, host = %host, pause_secs = secs, "several feeds of this host are throttled (429/503): pausing the whole host");
-                                delay = delay.max(until.saturating_duration_since(now.into_std()));
+                                delay = delay.max(until.saturating_duration_since(now));
                             }
                         }
                         // The gauge moves only on a change: recounting every feed on every
@@ -258,7 +264,7 @@ pub(crate) async fn run_feeds(
                             due.push(Reverse((now + delay, idx)));
                         }
                         match waiting.get_mut(&idx).and_then(std::collections::VecDeque::pop_front) {
-                            Some(p) => launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now.into_std()),
+                            Some(p) => launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now),
                             None => {
                                 waiting.remove(&idx);
                                 if let Some(slot) = tasks.get_mut(idx) {
@@ -270,7 +276,7 @@ pub(crate) async fn run_feeds(
                     Err(e) => break Err(e),
                 }
             }
-            _ = sleep_until_opt(next_due), if can_launch => {}
+            _ = sleep_until_opt(&*clock, next_due), if can_launch => {}
         }
     };
     if result.is_ok() {
@@ -317,13 +323,15 @@ fn launch_push(
     idx: usize,
     task: FeedTask,
     p: Push,
-    now: std::time::Instant,
+    now: Instant,
 ) {
     pushing.insert(idx);
     let ctx = ctx.clone();
     let host = hosts.get(idx).cloned().unwrap_or_default();
     gate.hold(&host, now);
+    let busy = ctx.clock.busy();
     in_flight.push(Box::pin(async move {
+        let _busy = busy;
         let mut task = task;
         let res = publish_push(&ctx, &mut task, p).await;
         (idx, host, task, res)
@@ -368,34 +376,43 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
     })
 }
 
-/// A feed's task: its state row registered (a moved feed keeps its new URL) and its host key.
-async fn make_task(
+/// The feeds' tasks, their state rows registered in one batch (a moved feed keeps its new
+/// URL), each with its host key.
+async fn make_tasks(
     store: &Store,
     cfg: &FetcherConfig,
-    mut spec: FeedSpec,
-) -> Result<(FeedTask, String), FetcherError> {
+    specs: Vec<FeedSpec>,
+) -> Result<Vec<(FeedTask, String)>, FetcherError> {
     let (retry_initial, retry_max) = cfg.retry_bounds();
-    let row = store.register(&spec.id, &spec.url).await?;
-    if row.url != spec.url {
-        tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
-        spec.url = row.url.clone();
-    }
-    let host = host_of(&spec.url);
-    let policy = cfg.interval_policy(spec.interval_secs);
-    Ok((
-        FeedTask {
-            spec,
-            policy,
-            gap: None,
-            floor: None,
-            row,
-            saved: None,
-            checkpointed: None,
-            hub: None,
-            backoff: Backoff::new(retry_initial, retry_max),
-        },
-        host,
-    ))
+    let keys: Vec<(&str, &str)> = specs
+        .iter()
+        .map(|s| (s.id.as_str(), s.url.as_str()))
+        .collect();
+    let rows = store.register_many(&keys).await?;
+    Ok(specs
+        .into_iter()
+        .zip(rows)
+        .map(|(mut spec, row)| {
+            if row.url != spec.url {
+                tracing::info!(stage = STAGE, feed = %spec.id, configured = %spec.url, url = %row.url, "feed moved permanently earlier; polling its new URL");
+                spec.url = row.url.clone();
+            }
+            let host = host_of(&spec.url);
+            let policy = cfg.interval_policy(spec.interval_secs);
+            let task = FeedTask {
+                spec,
+                policy,
+                gap: None,
+                floor: None,
+                row,
+                saved: None,
+                checkpointed: None,
+                hub: None,
+                backoff: Backoff::new(retry_initial, retry_max),
+            };
+            (task, host)
+        })
+        .collect())
 }
 
 /// Apply the registry's additions (polled at once) and removals to the running schedule.
@@ -408,7 +425,7 @@ async fn sync_registry(
     hosts: &mut Vec<String>,
     statuses: &mut HashMap<usize, FeedStatus>,
     removed: &mut HashSet<usize>,
-    due: &mut BinaryHeap<Reverse<(tokio::time::Instant, usize)>>,
+    due: &mut BinaryHeap<Reverse<(Instant, usize)>>,
 ) -> Result<(), FetcherError> {
     let now_registry: Vec<FeedSpec> = ctx
         .store
@@ -437,18 +454,18 @@ async fn sync_registry(
             }
         }
     }
-    for spec in now_registry {
-        if index_of.contains_key(&spec.id) || file_ids.contains(&spec.id) {
-            continue;
-        }
-        let id = spec.id.clone();
-        let (task, host) = make_task(&ctx.store, &ctx.cfg, spec).await?;
+    let added: Vec<FeedSpec> = now_registry
+        .into_iter()
+        .filter(|spec| !index_of.contains_key(&spec.id) && !file_ids.contains(&spec.id))
+        .collect();
+    for (task, host) in make_tasks(&ctx.store, &ctx.cfg, added).await? {
+        let id = task.spec.id.clone();
         let idx = tasks.len();
         statuses.insert(idx, task.row.status);
         index_of.insert(id.clone(), idx);
         hosts.push(host);
         tasks.push(Some(task));
-        due.push(Reverse((tokio::time::Instant::now(), idx)));
+        due.push(Reverse((ctx.clock.now(), idx)));
         tracing::info!(stage = STAGE, feed = %id, "feed added from the registry");
     }
     Ok(())
@@ -461,9 +478,9 @@ fn host_of(url: &str) -> String {
         .unwrap_or_else(|_| url.to_string())
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn sleep_until_opt(clock: &dyn Clock, at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => clock.sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -800,7 +817,7 @@ async fn checkpoint(ctx: &Ctx, task: &mut FeedTask, success: bool, next: Duratio
     if success
         && task
             .checkpointed
-            .is_some_and(|t| t.elapsed() < CHECKPOINT_EVERY)
+            .is_some_and(|t| ctx.clock.now().saturating_duration_since(t) < CHECKPOINT_EVERY)
     {
         return;
     }
@@ -811,7 +828,7 @@ async fn checkpoint(ctx: &Ctx, task: &mut FeedTask, success: bool, next: Duratio
         .checkpoint(&task.spec.id, success.then_some(now), next_at)
         .await
     {
-        Ok(()) => task.checkpointed = Some(Instant::now()),
+        Ok(()) => task.checkpointed = Some(ctx.clock.now()),
         Err(e) => {
             record_error(&e);
             tracing::warn!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot record the feed's schedule");

@@ -35,6 +35,18 @@ use crate::state::Store;
 
 /// Renew a lease when less than this is left.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(3_600);
+/// How long before its end a subscription's lease is renewed: [`RENEW_BEFORE`], or half the
+/// lease the hub granted when that is shorter (a hub granting 10 minutes would otherwise be
+/// asked again on every poll, each time with a new secret that invalidates the pushes it is
+/// about to sign).
+fn renew_margin(s: &Subscription) -> chrono::TimeDelta {
+    let most = chrono::TimeDelta::from_std(RENEW_BEFORE).unwrap_or_default();
+    match (s.lease_until, s.requested_at) {
+        (Some(until), Some(asked)) if until > asked => most.min((until - asked) / 2),
+        _ => most,
+    }
+}
+
 /// How long a subscription request may wait for the hub's verification before it is made
 /// again.
 pub const PENDING_FOR: Duration = Duration::from_secs(600);
@@ -164,8 +176,7 @@ impl WebSub {
         match self.store.websub_get(feed_id).await {
             Ok(Some(s)) if s.hub == ad.hub.as_str() && s.topic == ad.topic.as_str() => {
                 let now = Utc::now();
-                let renew = chrono::TimeDelta::from_std(RENEW_BEFORE).unwrap_or_default();
-                let lease_ok = s.lease_until.is_some_and(|l| l > now + renew);
+                let lease_ok = s.lease_until.is_some_and(|l| l > now + renew_margin(&s));
                 // A request still waiting for the hub's verification is not repeated (a new
                 // secret would invalidate what the hub is about to sign with).
                 let pending = s.lease_until.is_none_or(|l| l <= now)
@@ -401,5 +412,26 @@ mod tests {
         ));
         assert!(!signature_ok(None, "k", body));
         assert!(!signature_ok(Some("md5=00"), "k", body));
+    }
+
+    #[test]
+    fn short_leases_are_renewed_at_half_time_long_ones_an_hour_before() {
+        let asked = Utc::now();
+        let sub = |lease: chrono::TimeDelta| Subscription {
+            hub: "https://hub.example/".into(),
+            topic: "https://news.example/feed".into(),
+            secret: "k".into(),
+            lease_until: Some(asked + lease),
+            last_push_at: None,
+            requested_at: Some(asked),
+        };
+        let minutes = chrono::TimeDelta::minutes;
+        assert_eq!(renew_margin(&sub(minutes(10))), minutes(5));
+        assert_eq!(renew_margin(&sub(chrono::TimeDelta::days(7))), minutes(60));
+        let pending = Subscription {
+            lease_until: None,
+            ..sub(minutes(10))
+        };
+        assert_eq!(renew_margin(&pending), minutes(60));
     }
 }

@@ -1,5 +1,7 @@
 //! In-process tests of `run()`: a feed served on 127.0.0.1:0, the in-process bus, state in a
-//! temporary directory.
+//! temporary directory. The schedule runs on a [`ManualClock`]: a test moves the time from one
+//! deadline to the next once the fetcher is idle ([`drive`], [`next`]), so intervals, spacing
+//! and `Retry-After` are checked without waiting for them; only the network is real.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,8 +14,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use wirewatch_fetcher::clock::{Clock, ManualClock};
 use wirewatch_fetcher::http::{fetch, Limits, Validators};
-use wirewatch_fetcher::{run, FetcherConfig, FetcherError};
+use wirewatch_fetcher::{run_with, Extras, FetcherConfig, FetcherError};
 use wirewatch_proto::v1::{FeedHealth, FeedStatus, RawStory};
 use wirewatch_proto::Topic;
 use wirewatch_runtime::bus::memory::{MemoryBus, MemorySubscriber};
@@ -121,6 +124,8 @@ struct Setup {
     _dir: tempfile::TempDir,
     data_dir: std::path::PathBuf,
     cfg: FetcherConfig,
+    /// The fetcher's time (shared with a server that stamps requests with it, if any).
+    clock: ManualClock,
 }
 
 fn setup(url: &str) -> Setup {
@@ -148,6 +153,7 @@ fn setup(url: &str) -> Setup {
         data_dir: dir.path().join("data"),
         _dir: dir,
         cfg,
+        clock: ManualClock::new(),
     }
 }
 
@@ -166,17 +172,31 @@ fn spawn_run(
 ) -> tokio::task::JoinHandle<Result<(), FetcherError>> {
     let cfg = s.cfg.clone();
     let data_dir = s.data_dir.clone();
-    tokio::spawn(async move { run(cfg, &data_dir, publisher, opts(), stop).await })
+    let extras = Extras {
+        clock: Some(Arc::new(s.clock.clone())),
+        ..Extras::default()
+    };
+    tokio::spawn(async move { run_with(cfg, &data_dir, publisher, opts(), stop, extras).await })
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
+/// Real time allowed for anything a test waits for (the network, the database).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Move the fetcher's time from deadline to deadline, each time once it is idle, until
+/// `cond` holds (checked when the fetcher is idle).
+async fn drive(clock: &ManualClock, what: &str, mut cond: impl FnMut() -> bool) {
+    let run = async {
+        loop {
+            clock.settle().await;
+            if cond() {
+                return;
+            }
+            clock.advance_to_next().await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
+    };
+    tokio::time::timeout(PATIENCE, run)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 /// Everything queued on `sub`, without waiting.
@@ -190,14 +210,30 @@ async fn drain(sub: &mut MemorySubscriber) -> Vec<Delivery> {
     out
 }
 
-/// The next message, waiting up to 10 s.
-async fn next(sub: &mut MemorySubscriber) -> Delivery {
-    let never = CancellationToken::new();
-    tokio::time::timeout(Duration::from_secs(10), sub.next(&never))
+/// The next message, if one is queued.
+async fn try_next(sub: &mut MemorySubscriber) -> Option<Delivery> {
+    let now = CancellationToken::new();
+    now.cancel();
+    sub.next(&now).await.unwrap()
+}
+
+/// The next message, moving the fetcher's time on (as [`drive`]) until one comes.
+async fn next(clock: &ManualClock, sub: &mut MemorySubscriber) -> Delivery {
+    let run = async {
+        loop {
+            if let Some(d) = try_next(sub).await {
+                return d;
+            }
+            clock.settle().await;
+            if let Some(d) = try_next(sub).await {
+                return d;
+            }
+            clock.advance_to_next().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, run)
         .await
         .expect("an event in time")
-        .unwrap()
-        .unwrap()
 }
 
 fn stories(msgs: &[Delivery]) -> Vec<RawStory> {
@@ -223,7 +259,10 @@ async fn publishes_each_story_once_across_polls_and_restart() {
     // First run: a 200, then a 304.
     let stop = CancellationToken::new();
     let task = spawn_run(&s, publisher.clone(), stop.clone());
-    wait_for("a 304", || served.lock().unwrap().not_modified >= 1).await;
+    drive(&s.clock, "a 304", || {
+        served.lock().unwrap().not_modified >= 1
+    })
+    .await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
@@ -259,7 +298,7 @@ async fn publishes_each_story_once_across_polls_and_restart() {
     let before = served.lock().unwrap().requests;
     let stop = CancellationToken::new();
     let task = spawn_run(&s, publisher.clone(), stop.clone());
-    wait_for("first poll after restart", || {
+    drive(&s.clock, "first poll after restart", || {
         served.lock().unwrap().requests > before
     })
     .await;
@@ -274,12 +313,16 @@ async fn publishes_each_story_once_across_polls_and_restart() {
         ]);
         sv.etag = "\"v2\"".into();
     }
-    wait_for("the new version to be fetched and then a 304", || {
-        let sv = served.lock().unwrap();
-        sv.if_none_match
-            .iter()
-            .any(|v| v.as_deref() == Some("\"v2\""))
-    })
+    drive(
+        &s.clock,
+        "the new version to be fetched and then a 304",
+        || {
+            let sv = served.lock().unwrap();
+            sv.if_none_match
+                .iter()
+                .any(|v| v.as_deref() == Some("\"v2\""))
+        },
+    )
     .await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
@@ -306,7 +349,7 @@ async fn server_error_marks_feed_failing_then_recovered() {
     let publisher: SharedPublisher = Arc::new(bus.publisher("fetcher"));
     let stop = CancellationToken::new();
     let task = spawn_run(&s, publisher, stop.clone());
-    let first = next(&mut sub).await;
+    let first = next(&s.clock, &mut sub).await;
     assert_eq!(first.topic, Topic::FeedsHealth);
     let h: FeedHealth = first.decode().unwrap();
     assert_eq!(h.status, FeedStatus::Failing);
@@ -319,7 +362,7 @@ async fn server_error_marks_feed_failing_then_recovered() {
     served.lock().unwrap().mode = Mode::Ok;
     let mut saw_story = false;
     loop {
-        let d = next(&mut sub).await;
+        let d = next(&s.clock, &mut sub).await;
         match d.topic {
             Topic::StoriesRaw => saw_story = true,
             Topic::FeedsHealth => {
@@ -422,7 +465,7 @@ async fn a_window_with_no_overlap_reports_missed_items() {
     let task = spawn_run(&s, publisher, stop.clone());
     // First poll: two stories, no missed-item report (nothing was read before).
     for _ in 0..2 {
-        assert_eq!(next(&mut sub).await.topic, Topic::StoriesRaw);
+        assert_eq!(next(&s.clock, &mut sub).await.topic, Topic::StoriesRaw);
     }
     // The feed's window moves on completely: c and d, none of a or b.
     {
@@ -432,7 +475,7 @@ async fn a_window_with_no_overlap_reports_missed_items() {
     }
     let mut got = vec![];
     while got.len() < 3 {
-        got.push(next(&mut sub).await);
+        got.push(next(&s.clock, &mut sub).await);
     }
     assert_eq!(stories(&got).len(), 2, "both new stories are published");
     let health: Vec<FeedHealth> = got
@@ -461,10 +504,12 @@ async fn a_window_with_no_overlap_reports_missed_items() {
 // ---- Redirects, address checks, per-host politeness: a small server with named routes.
 
 /// Routes: `/old` → 301 `/new`; `/temp` → 302 `/new`; `/loop-a` ↔ `/loop-b`; `/new`, `/a`,
-/// `/b`: the feed. Records (path, arrival) of every request.
+/// `/b`: the feed. Records (path, arrival on `clock`) of every request.
 #[derive(Clone, Default)]
 struct Routes {
     hits: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+    /// The time requests are stamped with: give it to the fetcher ([`Setup::clock`]).
+    clock: ManualClock,
 }
 
 impl Routes {
@@ -480,10 +525,7 @@ impl Routes {
 
 async fn routed(State(r): State<Routes>, uri: axum::http::Uri) -> Response {
     let path = uri.path().to_string();
-    r.hits
-        .lock()
-        .unwrap()
-        .push((path.clone(), std::time::Instant::now()));
+    r.hits.lock().unwrap().push((path.clone(), r.clock.now()));
     let redirect =
         |code: StatusCode, to: &str| (code, [(header::LOCATION, to.to_string())]).into_response();
     match path.as_str() {
@@ -518,22 +560,25 @@ async fn a_permanent_redirect_moves_the_feed_and_is_reported() {
     let publisher: SharedPublisher = Arc::new(bus.publisher("fetcher"));
     let stop = CancellationToken::new();
     let task = spawn_run(&s, publisher.clone(), stop.clone());
-    let first = next(&mut sub).await;
+    let first = next(&s.clock, &mut sub).await;
     assert_eq!(first.topic, Topic::FeedsHealth);
     let h: FeedHealth = first.decode().unwrap();
     assert_eq!(h.status, FeedStatus::Redirected);
     assert_eq!(h.feed.url, format!("{base}/new"));
     assert_eq!(h.error_kind.as_deref(), Some("moved_permanently"));
-    assert_eq!(next(&mut sub).await.topic, Topic::StoriesRaw);
+    assert_eq!(next(&s.clock, &mut sub).await.topic, Topic::StoriesRaw);
     // Polled again (every second): the new URL only.
-    wait_for("a second poll", || routes.count("/new") >= 2).await;
+    drive(&s.clock, "a second poll", || routes.count("/new") >= 2).await;
     assert_eq!(routes.count("/old"), 1);
     stop.cancel();
     task.await.unwrap().unwrap();
 
     let stop = CancellationToken::new();
     let task = spawn_run(&s, publisher, stop.clone());
-    wait_for("a poll after the restart", || routes.count("/new") >= 3).await;
+    drive(&s.clock, "a poll after the restart", || {
+        routes.count("/new") >= 3
+    })
+    .await;
     assert_eq!(
         routes.count("/old"),
         1,
@@ -627,7 +672,7 @@ async fn private_addresses_are_refused_unless_allowed() {
     let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
     let stop = CancellationToken::new();
     let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
-    let h: FeedHealth = next(&mut sub).await.decode().unwrap();
+    let h: FeedHealth = next(&s.clock, &mut sub).await.decode().unwrap();
     assert_eq!(h.status, FeedStatus::Failing);
     assert_eq!(h.error_kind.as_deref(), Some("blocked_address"));
     stop.cancel();
@@ -635,11 +680,13 @@ async fn private_addresses_are_refused_unless_allowed() {
 }
 
 /// Feeds of one host share its politeness: with one request at a time and 300 ms spacing,
-/// no two requests to the host start closer than the spacing minus its jitter (20 %).
+/// no two requests to the host start closer than the spacing minus its jitter (20 %) on the
+/// fetcher's clock, although all three feeds are due at once.
 #[tokio::test]
 async fn feeds_of_one_host_are_spaced() {
     let (base, routes) = serve_routes().await;
     let mut s = setup(&format!("{base}/a"));
+    s.clock = routes.clock.clone();
     std::fs::write(
         &s.cfg.feeds_file,
         format!("[[feeds]]\nid = \"a\"\nurl = \"{base}/a\"\n\n[[feeds]]\nid = \"b\"\nurl = \"{base}/b\"\n\n[[feeds]]\nid = \"c\"\nurl = \"{base}/c\"\n"),
@@ -651,7 +698,10 @@ async fn feeds_of_one_host_are_spaced() {
     let _sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
     let stop = CancellationToken::new();
     let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
-    wait_for("six requests", || routes.hits.lock().unwrap().len() >= 6).await;
+    drive(&s.clock, "six requests", || {
+        routes.hits.lock().unwrap().len() >= 6
+    })
+    .await;
     stop.cancel();
     task.await.unwrap().unwrap();
     let hits = routes.hits.lock().unwrap().clone();
@@ -688,15 +738,29 @@ async fn a_running_fetcher_follows_the_registry() {
         title: None,
         category: None,
     };
+    let clock = &s.clock;
+    // Started and idle: nothing polled yet.
+    clock.settle().await;
+    assert_eq!(routes.count("/b"), 0);
     assert!(store.registry_add(&spec).await.unwrap());
     assert!(!store.registry_add(&spec).await.unwrap(), "same id twice");
-    let story: RawStory = next(&mut sub).await.decode().unwrap();
+    let story: RawStory = next(clock, &mut sub).await.decode().unwrap();
     assert_eq!(story.feed.id, "added");
-    assert!(store.registry_remove("added").await.unwrap());
-    // Within a reload period (and one poll in flight at most), the polls stop.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Polled every second while registered...
+    let step = |n: u32| async move {
+        for _ in 0..n {
+            clock.advance(Duration::from_secs(1));
+            clock.settle().await;
+        }
+    };
     let polls = routes.count("/b");
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    step(2).await;
+    assert_eq!(routes.count("/b"), polls + 2, "one poll a second");
+    // ...and not after the next registry check (one poll in flight at most).
+    assert!(store.registry_remove("added").await.unwrap());
+    step(2).await;
+    let polls = routes.count("/b");
+    step(5).await;
     assert_eq!(routes.count("/b"), polls, "a removed feed is still polled");
     stop.cancel();
     task.await.unwrap().unwrap();
@@ -705,8 +769,8 @@ async fn a_running_fetcher_follows_the_registry() {
 
 // ---- Servers that misbehave on purpose.
 
-/// `/bomb`: 64 KiB of gzip that inflates to 64 MiB; `/slow`: one byte every 300 ms, forever;
-/// `/limited`: 429 with `Retry-After: 2`, recording when each request came.
+/// `/bomb`: 64 KiB of gzip that inflates to 64 MiB; `/slow`: one byte every 20 ms, forever;
+/// `/limited`: 429 with `Retry-After: 2`, recording when each request came (on `clock`).
 async fn serve_misbehaving() -> (String, Routes) {
     use std::io::Write as _;
     let r = Routes::default();
@@ -736,7 +800,7 @@ async fn serve_misbehaving() -> (String, Routes) {
             "/slow",
             get(|| async {
                 let s = futures::stream::unfold((), |()| async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     Some((Ok::<_, std::io::Error>(Bytes::from_static(b" ")), ()))
                 });
                 Body::from_stream(s).into_response()
@@ -752,7 +816,7 @@ async fn serve_misbehaving() -> (String, Routes) {
                         r.hits
                             .lock()
                             .unwrap()
-                            .push(("/limited".into(), std::time::Instant::now()));
+                            .push(("/limited".into(), r.clock.now()));
                         (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "2")])
                             .into_response()
                     }
@@ -770,7 +834,7 @@ async fn gzip_bombs_and_endless_trickles_are_cut_off() {
     let (base, _) = serve_misbehaving().await;
     let cfg = FetcherConfig {
         allow_private_addresses: true,
-        request_timeout_ms: 1_000,
+        request_timeout_ms: 300,
         ..FetcherConfig::default()
     };
     let client = wirewatch_fetcher::http::client(&cfg).unwrap();
@@ -804,28 +868,41 @@ async fn gzip_bombs_and_endless_trickles_are_cut_off() {
 }
 
 /// A 429 with `Retry-After: 2` is not asked again before those 2 seconds, even though the
-/// feed's own interval and backoff are shorter, and the feed is reported failing with the
-/// status.
+/// feed's own interval (1 s) and backoff (0.5–1 s) are shorter, and is asked again once they
+/// passed; the feed is reported failing with the status.
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let (base, routes) = serve_misbehaving().await;
-    let s = setup(&format!("{base}/limited"));
+    let mut s = setup(&format!("{base}/limited"));
+    s.clock = routes.clock.clone();
+    let clock = &s.clock;
     let bus = MemoryBus::new("t", 1024);
     let mut sub = bus.subscribe(&[Topic::StoriesRaw, Topic::FeedsHealth]);
     let stop = CancellationToken::new();
     let task = spawn_run(&s, Arc::new(bus.publisher("fetcher")), stop.clone());
-    let h: FeedHealth = next(&mut sub).await.decode().unwrap();
+    let h: FeedHealth = next(clock, &mut sub).await.decode().unwrap();
     assert_eq!(h.status, FeedStatus::Failing);
     assert_eq!(h.http_status, Some(429));
-    wait_for("a second request", || routes.count("/limited") >= 2).await;
+    clock.settle().await;
+    assert_eq!(routes.count("/limited"), 1);
+    clock.advance(Duration::from_millis(1_999));
+    clock.settle().await;
+    assert_eq!(
+        routes.count("/limited"),
+        1,
+        "asked again before Retry-After"
+    );
+    clock.advance(Duration::from_millis(1));
+    clock.settle().await;
+    assert_eq!(
+        routes.count("/limited"),
+        2,
+        "not asked again after Retry-After"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     let hits = routes.hits.lock().unwrap().clone();
-    let gap = hits[1].1.duration_since(hits[0].1);
-    assert!(
-        gap >= Duration::from_millis(1_900),
-        "asked again after {gap:?}"
-    );
+    assert_eq!(hits[1].1.duration_since(hits[0].1), Duration::from_secs(2));
 }
 
 // ---- WebSub against a hub on loopback.
@@ -888,7 +965,7 @@ async fn websub_subscribes_verifies_and_publishes_signed_pushes_only() {
     let feed_body = format!(
         "<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>Hubbed</title><link>https://h.example/</link><description>d</description><atom:link rel=\"hub\" href=\"{hub_url}\"/><item><guid>polled</guid><title>Polled story</title><link>https://h.example/polled</link></item></channel></rss>"
     );
-    let (feed_url, _served) = serve(Mode::Ok, feed_body, "\"v1\"").await;
+    let (feed_url, served) = serve(Mode::Ok, feed_body, "\"v1\"").await;
     let mut s = setup(&feed_url);
     let cb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     s.cfg.websub_callback_url = Some(format!("http://{}/websub", cb.local_addr().unwrap()));
@@ -907,13 +984,15 @@ async fn websub_subscribes_verifies_and_publishes_signed_pushes_only() {
         s.data_dir.clone(),
         Arc::new(bus.publisher("fetcher")) as SharedPublisher,
     );
-    let (stop2, ws2) = (stop.clone(), ws.clone());
-    let task = tokio::spawn(async move {
-        wirewatch_fetcher::run_with_websub(cfg, &data, p, opts(), stop2, ws2, pushes).await
-    });
+    let extras = Extras {
+        websub: Some((ws.clone(), pushes)),
+        clock: Some(Arc::new(s.clock.clone())),
+    };
+    let stop2 = stop.clone();
+    let task = tokio::spawn(async move { run_with(cfg, &data, p, opts(), stop2, extras).await });
     let mut titles = vec![];
     while titles.len() < 2 {
-        let st: RawStory = next(&mut sub).await.decode().unwrap();
+        let st: RawStory = next(&s.clock, &mut sub).await.decode().unwrap();
         titles.push(st.title);
     }
     titles.sort();
@@ -924,8 +1003,13 @@ async fn websub_subscribes_verifies_and_publishes_signed_pushes_only() {
         [("chal-123".to_string(), "chal-123".to_string())],
         "challenge not echoed"
     );
-    // The forged push published nothing (and polling publishes nothing new either).
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The forged push published nothing: the callback refused it before the hub sent the
+    // signed one. A later poll publishes nothing new either.
+    let polls = served.lock().unwrap().requests;
+    drive(&s.clock, "another poll", || {
+        served.lock().unwrap().requests > polls
+    })
+    .await;
     let rest = stories(&drain(&mut sub).await);
     assert!(
         rest.iter().all(|s| s.title != "Forged story"),

@@ -130,6 +130,58 @@ async fn state_survives_reopen_on_postgres() {
     }
 }
 
+/// Registering many feeds at once gives the rows registering them one by one would: stored
+/// rows come back as stored, a changed configured URL wins, new rows are written.
+async fn many_feeds_register_in_one_batch_like_one_by_one(url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_at(dir.path(), url).await.unwrap();
+    // An existing feed, failing, moved since (its configured URL unchanged), and one whose
+    // configured URL changes.
+    let mut kept = store.register("kept", "https://k/rss").await.unwrap();
+    kept.url = "https://k2/rss".into();
+    kept.status = FeedStatus::Failing;
+    kept.validators.etag = Some("\"e\"".into());
+    store.save("kept", &kept, None).await.unwrap();
+    store.register("renamed", "https://old/rss").await.unwrap();
+    // More feeds than one read chunk (500 ids).
+    let n = 1_007;
+    let ids: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+    let urls: Vec<String> = (0..n).map(|i| format!("https://h{i}/rss")).collect();
+    let mut feeds: Vec<(&str, &str)> = ids
+        .iter()
+        .zip(&urls)
+        .map(|(i, u)| (i.as_str(), u.as_str()))
+        .collect();
+    feeds.insert(300, ("kept", "https://k/rss"));
+    feeds.push(("renamed", "https://new/rss"));
+    let rows = store.register_many(&feeds).await.unwrap();
+    assert_eq!(rows.len(), feeds.len());
+    assert_eq!(rows[300], kept, "a stored row comes back as stored");
+    assert_eq!(rows[0].url, "https://h0/rss");
+    assert_eq!(rows[feeds.len() - 2].url, urls[n - 1]);
+    let renamed = &rows[feeds.len() - 1];
+    assert_eq!(renamed.url, "https://new/rss");
+    assert_eq!(renamed.configured_url, "https://new/rss");
+    // Written: a second registration reads them back (and the states list has them all).
+    let again = store.register_many(&feeds).await.unwrap();
+    assert_eq!(again, rows);
+    assert_eq!(store.feed_states().await.unwrap().len(), n + 2);
+    assert!(store.register_many(&[]).await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn many_feeds_register_in_one_batch_on_sqlite() {
+    many_feeds_register_in_one_batch_like_one_by_one(None).await;
+}
+
+#[tokio::test]
+async fn many_feeds_register_in_one_batch_on_postgres() {
+    if let Some(url) = fresh_state_url().await {
+        many_feeds_register_in_one_batch_like_one_by_one(Some(&url)).await;
+    }
+}
+
 /// Fetchers starting at the same moment create the tables once, without tripping over each
 /// other.
 #[tokio::test]

@@ -1,10 +1,21 @@
 //! Which character encoding a feed is in, and its text as UTF-8.
 //!
 //! The order is feedparser's (its `convert_to_utf8`, after RFC 3023): the HTTP charset, then
-//! the XML declaration's `encoding`, then what the first bytes show, then UTF-8, then
-//! windows-1252 (a superset of ISO-8859-1 that decodes any byte); the first that decodes the
-//! document without an error wins, and `gb2312` is read as its superset GB18030. Two
-//! deliberate differences, both where feedparser produces text nobody can read:
+//! the XML declaration's `encoding`, then what the first bytes show, then UTF-8, then a
+//! statistical guess, then windows-1252 (a superset of ISO-8859-1 that decodes any byte); the
+//! first that decodes the document without an error wins, and `gb2312` is read as its superset
+//! GB18030.
+//!
+//! The guess is for **undeclared legacy encodings** (a Russian feed in windows-1251 or KOI8-R,
+//! a Greek one in ISO-8859-7, a Japanese one in Shift_JIS… served without any charset):
+//! `chardetng`, Firefox's detector, scores the candidate encodings on the document's non-ASCII
+//! bytes (the first [`DETECT_MAX_BYTES`] of them), helped by the feed host's top-level domain
+//! where one is known. feedparser asks chardet before UTF-8; here the guess comes after it,
+//! so that it costs nothing unless the bytes are not valid UTF-8 (valid multi-byte UTF-8 is
+//! practically never legacy text, and chardet would call it UTF-8 too). A declared charset
+//! that decodes the bytes still wins over the guess, as in feedparser.
+//!
+//! Two deliberate differences, both where feedparser produces text nobody can read:
 //! - **A byte-order mark, or the zero bytes of BOM-less UTF-16/32 around a leading `<`, wins
 //!   over any charset** (as in browsers and the XML specification's appendix F). feedparser
 //!   ranks them last, so a UTF-16 document served as `charset=utf-8` "decodes" as UTF-8
@@ -19,7 +30,12 @@
 
 use std::borrow::Cow;
 
+use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, GB18030, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+
+/// Most bytes of a document the encoding detector reads (from its first non-ASCII byte on,
+/// roughly): enough for any statistics, and it bounds the time a big legacy feed costs.
+pub const DETECT_MAX_BYTES: usize = 256 * 1024;
 
 /// A Unicode encoding the first bytes give away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,8 +176,42 @@ pub(crate) fn presumed_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> 
 
 /// Decode an XML document to UTF-8 (see the module docs for how the encoding is chosen).
 /// Valid UTF-8 is borrowed untouched; transcoded text loses its XML declaration (it would name
-/// the old encoding).
+/// the old encoding). Without a feed URL, an undeclared legacy encoding is guessed as for a
+/// generic top-level domain; [`decode`] takes the feed's.
 pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
+    decode(bytes, http_charset, None)
+}
+
+/// The top-level domain of a feed's URL, as the encoding detector takes it (the rightmost
+/// label of a domain name, lower-case ASCII; `None` for an IP address or anything odd).
+pub(crate) fn tld_of(url: &url::Url) -> Option<&str> {
+    let url::Host::Domain(host) = url.host()? else {
+        return None;
+    };
+    let label = host.trim_end_matches('.').rsplit('.').next()?;
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    (!label.is_empty() && label.bytes().all(plain)).then_some(label)
+}
+
+/// The legacy encoding `body` (not valid UTF-8) is most likely in, by chardetng's statistics
+/// over its first [`DETECT_MAX_BYTES`]; `tld` (see [`tld_of`]) tips the balance between
+/// close candidates (`ru` favours the Cyrillic encodings, …).
+fn detect(body: &[u8], tld: Option<&str>) -> &'static Encoding {
+    let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
+    let cut = body.len().min(DETECT_MAX_BYTES);
+    // `last` only when the whole document was fed: a cut through a multi-byte character
+    // must not count against the multi-byte encodings.
+    detector.feed(&body[..cut], cut == body.len());
+    detector.guess(tld.map(str::as_bytes), Utf8Detection::Deny)
+}
+
+/// [`to_utf8`] for a feed fetched from a host under the top-level domain `tld` (see
+/// [`tld_of`]), which informs the guess of an undeclared legacy encoding.
+pub(crate) fn decode<'a>(
+    bytes: &'a [u8],
+    http_charset: Option<&str>,
+    tld: Option<&str>,
+) -> Cow<'a, str> {
     let sniffed = sniff(bytes);
     if let Some((unit, len)) = sniffed {
         if let Some(text) = decode_unit(&bytes[len..], unit) {
@@ -188,15 +238,18 @@ pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> 
             }
         }
     }
-    for enc in [http, declared, Some(UTF_8), Some(WINDOWS_1252)]
-        .into_iter()
-        .flatten()
-    {
+    for enc in [http, declared, Some(UTF_8)].into_iter().flatten() {
         if enc == UTF_8 {
             if let Ok(s) = std::str::from_utf8(body) {
                 return Cow::Borrowed(s);
             }
         } else if let Some(text) = enc.decode_without_bom_handling_and_without_replacement(body) {
+            return finish(text, false);
+        }
+    }
+    // Nothing declared decodes the bytes and they are not UTF-8: guess.
+    for enc in [detect(body, tld), WINDOWS_1252] {
+        if let Some(text) = enc.decode_without_bom_handling_and_without_replacement(body) {
             return finish(text, false);
         }
     }
@@ -316,6 +369,160 @@ mod tests {
         assert_eq!(to_utf8(ascii.as_bytes(), Some("utf-16")), ascii);
         // gb2312 is read as GB18030.
         assert_eq!(encoding_for("GB2312"), Some(GB18030));
+    }
+
+    /// A small RSS document in `lang`, as its publisher would write it (no declaration).
+    fn feed_of(titles: &[&str], summary: &str) -> String {
+        let mut s = String::from("<rss version=\"2.0\"><channel><title>");
+        s.push_str(titles[0]);
+        s.push_str("</title>");
+        for (i, t) in titles.iter().enumerate() {
+            s.push_str(&format!(
+                "<item><guid>https://news.example/{i}</guid><title>{t}</title><description>{summary}</description></item>"
+            ));
+        }
+        s.push_str("</channel></rss>");
+        s
+    }
+
+    const RUSSIAN: [&str; 4] = [
+        "Центробанк сохранил ключевую ставку на прежнем уровне",
+        "В Москве открылась выставка современного искусства",
+        "Учёные обнаружили новый вид глубоководных рыб в Тихом океане",
+        "Сборная России по хоккею вышла в финал чемпионата мира",
+    ];
+    const RUSSIAN_SUMMARY: &str = "Совет директоров Банка России принял решение оставить ставку без изменений, сославшись на замедление инфляции и охлаждение потребительского спроса.";
+
+    fn encode(text: &str, enc: &'static Encoding) -> Vec<u8> {
+        let (bytes, _, unmappable) = enc.encode(text);
+        assert!(!unmappable, "{} cannot encode the sample", enc.name());
+        bytes.into_owned()
+    }
+
+    #[test]
+    fn undeclared_legacy_encodings_are_guessed() {
+        use encoding_rs::{
+            GBK, ISO_8859_2, ISO_8859_5, ISO_8859_7, KOI8_R, SHIFT_JIS, WINDOWS_1250, WINDOWS_1251,
+            WINDOWS_1253,
+        };
+        let russian = feed_of(&RUSSIAN, RUSSIAN_SUMMARY);
+        let greek = feed_of(
+            &[
+                "Η κυβέρνηση ανακοίνωσε νέα μέτρα για τη στήριξη των νοικοκυριών",
+                "Σεισμός 4,8 Ρίχτερ στην Κρήτη χωρίς ζημιές",
+            ],
+            "Ο υπουργός Οικονομικών παρουσίασε το πακέτο στη Βουλή και δήλωσε ότι θα εφαρμοστεί από τον επόμενο μήνα.",
+        );
+        let polish = feed_of(
+            &[
+                "Rząd przyjął projekt ustawy o ochronie środowiska",
+                "Wisła wylała w kilku gminach, służby ewakuują mieszkańców",
+            ],
+            "Minister zapowiedział, że nowe przepisy wejdą w życie jeszcze w tym roku, a gminy otrzymają dodatkowe środki.",
+        );
+        let japanese = feed_of(
+            &[
+                "東京都内で大雨警報が発表されました",
+                "新しい新幹線の路線が来年開業する予定です",
+            ],
+            "気象庁によると、今夜から明日の朝にかけて激しい雨が降るおそれがあり、交通機関に遅れが出ています。",
+        );
+        let chinese = feed_of(
+            &["国家统计局发布最新经济数据", "北京地铁新线路今日开通运营"],
+            "数据显示，今年前三季度工业生产稳步增长，消费市场持续恢复，就业形势总体稳定。",
+        );
+        let cases: [(&str, &'static Encoding, Option<&str>); 10] = [
+            (&russian, WINDOWS_1251, None),
+            (&russian, KOI8_R, None),
+            (&russian, ISO_8859_5, Some("ru")),
+            (&russian, WINDOWS_1251, Some("com")),
+            (&greek, WINDOWS_1253, None),
+            (&greek, ISO_8859_7, Some("gr")),
+            (&polish, ISO_8859_2, Some("pl")),
+            (&polish, WINDOWS_1250, None),
+            (&japanese, SHIFT_JIS, None),
+            (&chinese, GBK, None),
+        ];
+        for (text, enc, tld) in cases {
+            let bytes = encode(text, enc);
+            assert!(std::str::from_utf8(&bytes).is_err());
+            assert_eq!(
+                decode(&bytes, None, tld),
+                text,
+                "{} tld {tld:?}",
+                enc.name()
+            );
+            // An XML declaration without an encoding is no hint either (and is dropped).
+            let mut declared = b"<?xml version=\"1.0\"?>".to_vec();
+            declared.extend_from_slice(&bytes);
+            assert_eq!(
+                decode(&declared, None, tld),
+                text,
+                "{} declared",
+                enc.name()
+            );
+        }
+        // Undeclared Western text stays windows-1252.
+        let german = feed_of(
+            &["Bundesregierung beschließt höhere Zuschüsse für Pendler"],
+            "Die Maßnahme soll ab März gelten, erklärte das Ministerium in Köln.",
+        );
+        assert_eq!(to_utf8(&encode(&german, WINDOWS_1252), None), german);
+    }
+
+    #[test]
+    fn declared_charsets_beat_the_guess() {
+        use encoding_rs::{KOI8_R, WINDOWS_1251};
+        let russian = feed_of(&RUSSIAN, RUSSIAN_SUMMARY);
+        let cp1251 = encode(&russian, WINDOWS_1251);
+        // A declared single-byte charset is taken as it is, right or wrong (feedparser too).
+        let as_koi8 = KOI8_R.decode_without_bom_handling(&cp1251).0;
+        assert_eq!(to_utf8(&cp1251, Some("koi8-r")), as_koi8);
+        let mut declared = b"<?xml version=\"1.0\" encoding=\"koi8-r\"?>".to_vec();
+        declared.extend_from_slice(&cp1251);
+        assert_eq!(to_utf8(&declared, None), as_koi8);
+        // A declared UTF-8 that the bytes are not: guessed.
+        assert_eq!(to_utf8(&cp1251, Some("utf-8")), russian);
+        let mut declared = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_vec();
+        declared.extend_from_slice(&cp1251);
+        assert_eq!(to_utf8(&declared, None), russian);
+        // Valid UTF-8 never reaches the detector: borrowed as it is.
+        assert!(matches!(
+            to_utf8(russian.as_bytes(), None),
+            Cow::Borrowed(s) if s == russian
+        ));
+    }
+
+    #[test]
+    fn long_documents_are_guessed_from_their_head() {
+        use encoding_rs::SHIFT_JIS;
+        let item = "<item><title>東京都内で大雨警報が発表されました</title></item>";
+        let mut text = String::from("<rss version=\"2.0\"><channel>");
+        while text.len() < 2 * DETECT_MAX_BYTES {
+            text.push_str(item);
+        }
+        text.push_str("</channel></rss>");
+        let bytes = encode(&text, SHIFT_JIS);
+        // The cut falls inside a two-byte character at some offset; either way the guess holds.
+        for drop in 0..3 {
+            let mut doc = b"<!-- ".to_vec();
+            doc.extend(std::iter::repeat_n(b'x', drop));
+            doc.extend_from_slice(b" -->");
+            doc.extend_from_slice(&bytes);
+            let decoded = to_utf8(&doc, None);
+            assert!(decoded.ends_with(&text), "cut at offset {drop}");
+        }
+    }
+
+    #[test]
+    fn top_level_domains() {
+        let tld = |u: &str| tld_of(&url::Url::parse(u).unwrap()).map(str::to_string);
+        assert_eq!(tld("https://lenta.ru/rss/news").as_deref(), Some("ru"));
+        assert_eq!(tld("http://News.Example.GR./feed").as_deref(), Some("gr"));
+        assert_eq!(tld("https://пример.рф/rss").as_deref(), Some("xn--p1ai"));
+        assert_eq!(tld("http://127.0.0.1:8080/feed"), None);
+        assert_eq!(tld("http://[::1]/feed"), None);
+        assert_eq!(tld("file:///tmp/feed.xml"), None);
     }
 
     #[test]
