@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `wirewatch_fetcher_fetches_total` | counter | `stage`, `result` ∈ ok, not_modified, error |
 //! | `wirewatch_fetcher_errors_total` | counter | `stage`, `kind` ∈ [`FetcherError::KINDS`] |
+//! | `wirewatch_fetcher_requests_total` | counter | `stage`, `outcome` ∈ [`OUTCOMES`] |
 //! | `wirewatch_fetcher_stories_published_total` | counter | `stage` |
 //! | `wirewatch_fetcher_fetch_duration_seconds` | histogram | `stage` |
 //! | `wirewatch_fetcher_feeds` | gauge | `stage`, `status` ∈ healthy, failing, recovered, redirected, gone |
@@ -32,6 +33,51 @@ pub const STAGE: &str = "fetcher";
 /// Values of the `result` label.
 pub const RESULTS: [&str; 3] = ["ok", "not_modified", "error"];
 
+/// Values of the `outcome` label of the requests counter: how each feed request ended.
+/// `200` is any 2xx with a body (a body that is not a feed is still a `200` request, and an
+/// `errors_total{kind="parse"}`); `304` a conditional-GET hit; `other` a non-2xx status outside
+/// 4xx/5xx, or a failure after the response (state database).
+pub const OUTCOMES: [&str; 12] = [
+    "200",
+    "304",
+    "4xx",
+    "5xx",
+    "timeout",
+    "too_large",
+    "dns",
+    "connect",
+    "tls",
+    "blocked_address",
+    "io",
+    "other",
+];
+
+/// The `outcome` of one feed request: `Ok(false)` a 304, `Ok(true)` a 2xx with a body.
+pub fn request_outcome(result: Result<bool, &FetcherError>) -> &'static str {
+    match result {
+        Ok(false) => "304",
+        Ok(true) => "200",
+        Err(e) => match e {
+            FetcherError::Parse { .. } => "200",
+            FetcherError::HttpStatus { status, .. } => match status {
+                400..=499 => "4xx",
+                500..=599 => "5xx",
+                _ => "other",
+            },
+            FetcherError::Timeout { .. } => "timeout",
+            FetcherError::TooLarge { .. } => "too_large",
+            FetcherError::Dns { .. } => "dns",
+            FetcherError::Connect { .. } => "connect",
+            FetcherError::Tls { .. } => "tls",
+            FetcherError::Blocked { .. } => "blocked_address",
+            FetcherError::Io { .. } => "io",
+            FetcherError::FeedsFile { .. }
+            | FetcherError::State { .. }
+            | FetcherError::Bus { .. } => "other",
+        },
+    }
+}
+
 /// Values of the `status` label.
 pub const STATUSES: [&str; 5] = ["healthy", "failing", "recovered", "redirected", "gone"];
 
@@ -41,6 +87,9 @@ pub struct FetcherMetrics {
     pub fetches: IntCounterVec,
     /// `wirewatch_fetcher_errors_total{stage,kind}`.
     pub errors: IntCounterVec,
+    /// `wirewatch_fetcher_requests_total{stage,outcome}`: [`OUTCOMES`]; the conditional-GET
+    /// hit ratio is `304 / (200 + 304)`.
+    pub requests: IntCounterVec,
     /// `wirewatch_fetcher_stories_published_total{stage}`.
     pub stories_published: IntCounterVec,
     /// `wirewatch_fetcher_fetch_duration_seconds{stage}`: request to parsed body (or error).
@@ -85,6 +134,11 @@ static METRICS: LazyLock<FetcherMetrics> = LazyLock::new(|| {
         "wirewatch_fetcher_errors_total",
         "Failed feed fetches, by error kind.",
         &["stage", "kind"]
+    )),
+    requests: must(register_int_counter_vec!(
+        "wirewatch_fetcher_requests_total",
+        "Feed requests, by outcome: HTTP status class (200, 304, 4xx, 5xx) or the failure.",
+        &["stage", "outcome"]
     )),
     stories_published: must(register_int_counter_vec!(
         "wirewatch_fetcher_stories_published_total",
@@ -151,6 +205,9 @@ pub fn touch() {
     for k in FetcherError::KINDS {
         m.errors.with_label_values(&[STAGE, k]);
     }
+    for o in OUTCOMES {
+        m.requests.with_label_values(&[STAGE, o]);
+    }
     m.stories_published.with_label_values(&[STAGE]);
     m.fetch_seconds.with_label_values(&[STAGE]);
     for s in STATUSES {
@@ -178,12 +235,31 @@ mod tests {
         for name in [
             "wirewatch_fetcher_fetches_total{result=\"not_modified\",stage=\"fetcher\"}",
             "wirewatch_fetcher_errors_total{kind=\"too_large\",stage=\"fetcher\"}",
+            "wirewatch_fetcher_requests_total{outcome=\"304\",stage=\"fetcher\"}",
             "wirewatch_fetcher_stories_published_total{stage=\"fetcher\"}",
             "wirewatch_fetcher_fetch_duration_seconds_count{stage=\"fetcher\"}",
             "wirewatch_fetcher_feeds{stage=\"fetcher\",status=\"failing\"}",
             "wirewatch_fetcher_feed_health_changes_total{stage=\"fetcher\",status=\"recovered\"}",
         ] {
             assert!(text.contains(name), "missing {name}");
+        }
+    }
+
+    #[test]
+    fn request_outcomes_are_from_the_fixed_set() {
+        let status = |status| FetcherError::HttpStatus {
+            url: "u".into(),
+            status,
+            retry_after: None,
+        };
+        assert_eq!(request_outcome(Ok(false)), "304");
+        assert_eq!(request_outcome(Ok(true)), "200");
+        assert_eq!(request_outcome(Err(&status(404))), "4xx");
+        assert_eq!(request_outcome(Err(&status(429))), "4xx");
+        assert_eq!(request_outcome(Err(&status(503))), "5xx");
+        assert_eq!(request_outcome(Err(&status(302))), "other");
+        for o in ["200", "304", "4xx", "5xx", "other"] {
+            assert!(OUTCOMES.contains(&o));
         }
     }
 }

@@ -548,6 +548,8 @@ async fn poll_once(
     m.fetch_seconds
         .with_label_values(&[STAGE])
         .observe(start.elapsed().as_secs_f64());
+    let request = metrics::request_outcome(fetched.as_ref().map(Option::is_some));
+    m.requests.with_label_values(&[STAGE, request]).inc();
     let outcome = match fetched {
         Ok(None) => {
             m.fetches.with_label_values(&[STAGE, "not_modified"]).inc();
