@@ -128,14 +128,26 @@ pub fn cloudevent_headers<E: Event>(event: &E, source: &str) -> Vec<(String, Str
 
 /// A short, stable, hex id (128 bits of SHA-256) over the given parts, separated so that
 /// `("ab","c")` and `("a","bc")` differ. Used for story, link, alert and feed ids.
+///
+/// The value is a contract (ids are keys in every topic and store): SHA-256 over each part as
+/// its byte length (u64, little-endian) then its bytes; the first 16 bytes of the digest as
+/// lower-case hex. It is computed once per story, so the hex is written straight into a
+/// string of the right size rather than through an iterator.
 pub fn stable_id(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p.as_bytes());
     }
-    hex::encode(&h.finalize()[..16])
+    let digest = h.finalize();
+    let mut id = String::with_capacity(32);
+    for b in &digest[..16] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    id
 }
 
 /// The JSON Schema of every v1 payload, by file name (`<name>.json`).
@@ -165,6 +177,54 @@ mod tests {
             "wirewatch.stories.raw.v1"
         );
         assert_eq!(Topic::DeadLetter.name("t1"), "t1.deadletter.v1");
+    }
+
+    /// The id is a contract: the same value as the original formula (`hex::encode` of the
+    /// first 16 digest bytes) on many inputs, and as an independent implementation (Python's
+    /// hashlib) on fixed ones.
+    #[test]
+    fn stable_id_value_is_unchanged() {
+        fn original(parts: &[&str]) -> String {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for p in parts {
+                h.update((p.len() as u64).to_le_bytes());
+                h.update(p.as_bytes());
+            }
+            hex::encode(&h.finalize()[..16])
+        }
+        let words = [
+            "",
+            "x",
+            "feed-1",
+            "https://news.example/story/42",
+            "Привет, мир",
+            "🙂",
+        ];
+        let mut long = String::new();
+        for n in 0..300 {
+            long.push(char::from(b'a' + (n % 26) as u8));
+            let a = words[n % words.len()];
+            let b = words[(n / words.len()) % words.len()];
+            for parts in [
+                vec![long.as_str()],
+                vec![a, long.as_str()],
+                vec![a, b],
+                vec![],
+            ] {
+                assert_eq!(stable_id(&parts), original(&parts), "{parts:?}");
+            }
+        }
+        assert_eq!(stable_id(&["x"]), "f91b14e7bbea4c5bfa0e1a7040177166");
+        assert_eq!(
+            stable_id(&["feed-1", "https://news.example/story/42"]),
+            "56fbfe87d2b0c76501f5999c03cbb65e"
+        );
+        assert_eq!(stable_id(&[]), "e3b0c44298fc1c149afbf4c8996fb924");
+        assert_eq!(
+            stable_id(&["", "Привет, мир"]),
+            "047b3fedfbd5e7046211cedf2c8ff2fa"
+        );
     }
 
     #[test]

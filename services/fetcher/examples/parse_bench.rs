@@ -4,12 +4,12 @@
 //! - feed-rs alone (no pre-pass, no normalisation);
 //! - wirewatch's reference path (pre-pass + feed-rs + extension scan + normaliser);
 //! - wirewatch as deployed (`parse_feed`: the fast path when it accepts the feed);
-//! - Python's fastfeedparser and feedparser (`bench/peers.py`), when `PARSE_BENCH_PYTHON`
-//!   names a Python that has them; measured feed by feed right after the Rust contenders.
+//! - Python's fastfeedparser and feedparser (`bench/peers.py`, run as a co-process), when
+//!   `PARSE_BENCH_PYTHON` names a Python that has them.
 //!
-//! The Rust contenders take turns (a tenth of the budget each, ten times over) and each keeps
-//! its best turn, and so do the Python ones: load from other processes on a shared machine
-//! then disturbs all alike, and the minimum discards the disturbed turns.
+//! All contenders, Rust and Python, take turns (a tenth of the budget each, ten times over)
+//! and each keeps its best turn: load from other processes on a shared machine then disturbs
+//! all alike, and the minimum discards the disturbed turns.
 //!
 //! ```sh
 //! python3 -m venv /tmp/peers && /tmp/peers/bin/pip install fastfeedparser feedparser
@@ -56,18 +56,26 @@ fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
 /// Slices the budget of each contender is cut into.
 const SLICES: u32 = 10;
 
+/// One contender: runs for about the given time, returns its seconds per call.
+type Contender<'a> = Box<dyn FnMut(Duration) -> f64 + 'a>;
+
 /// Time every contender in turns of `budget / SLICES` each, `SLICES` times over, and keep each
 /// one's best turn: on a shared machine, load that comes and goes then hits all of them alike
 /// and the minimum discards the turns it disturbed. Seconds per call, per contender.
-fn time_interleaved(budget: Duration, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+fn time_interleaved(budget: Duration, fs: &mut [Contender<'_>]) -> Vec<f64> {
     let slice = budget / SLICES;
     let mut best = vec![f64::INFINITY; fs.len()];
     for _ in 0..SLICES {
         for (f, b) in fs.iter_mut().zip(best.iter_mut()) {
-            *b = b.min(time(slice, &mut **f));
+            *b = b.min(f(slice));
         }
     }
     best
+}
+
+/// A Rust contender.
+fn rust<'a>(mut f: impl FnMut() + 'a) -> Contender<'a> {
+    Box::new(move |slice| time(slice, &mut f))
 }
 
 /// Events read and errors met (quick-xml is strict, e.g. about mismatched end tags; reading
@@ -92,32 +100,74 @@ fn quick_xml_pass(bytes: &[u8]) -> (usize, usize) {
     (events, errors)
 }
 
-/// Seconds per parse of (fastfeedparser, feedparser) for `path`, from `bench/peers.py`.
-fn python_peers(python: &str, secs: f64, path: &str) -> (Option<f64>, Option<f64>) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/peers.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(secs.to_string())
-        .arg(path)
-        .output();
-    let Ok(out) = out else {
-        return (None, None);
-    };
-    let line = String::from_utf8_lossy(&out.stdout);
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
-        println!(
-            "  (peers.py: {})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return (None, None);
-    };
-    let s = |k: &str| {
-        if let Some(e) = v[k]["error"].as_str() {
-            println!("  ({k} failed: {e})");
+/// The Python peers (`bench/peers.py`) as a co-process, so that their turns interleave with
+/// the Rust contenders' turns.
+struct Peers {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// The Python peers, by the names `peers.py` knows them.
+const PEERS: [&str; 2] = ["fastfeedparser", "feedparser"];
+
+impl Peers {
+    fn start(python: &str) -> Option<Self> {
+        use std::process::{Command, Stdio};
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/peers.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| println!("  (peers.py: {e})"))
+            .ok()?;
+        let input = child.stdin.take()?;
+        let output = std::io::BufReader::new(child.stdout.take()?);
+        Some(Peers {
+            child,
+            input,
+            output,
+        })
+    }
+
+    /// Send one command, read its JSON answer (`Null` when the co-process is gone).
+    fn ask(&mut self, command: &str) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        let mut line = String::new();
+        let sent = writeln!(self.input, "{command}").and_then(|()| self.input.flush());
+        if sent.is_err() || self.output.read_line(&mut line).is_err() {
+            return serde_json::Value::Null;
         }
-        v[k]["s"].as_f64()
-    };
-    (s("fastfeedparser"), s("feedparser"))
+        serde_json::from_str(&line).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Load `path`; which peers parse it (the others' errors are printed).
+    fn load(&mut self, path: &str) -> Vec<&'static str> {
+        let v = self.ask(&format!("load {path}"));
+        PEERS
+            .into_iter()
+            .filter(|p| {
+                if let Some(e) = v[p]["error"].as_str() {
+                    println!("  ({p} failed: {e})");
+                }
+                v[p]["items"].is_u64()
+            })
+            .collect()
+    }
+
+    /// Seconds per parse of `peer` on the loaded file, over about `slice`.
+    fn time(&mut self, peer: &str, slice: Duration) -> f64 {
+        let v = self.ask(&format!("time {peer} {}", slice.as_secs_f64()));
+        v["s"].as_f64().unwrap_or(f64::NAN)
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        let _ = self.ask("quit");
+        let _ = self.child.wait();
+    }
 }
 
 /// Seconds per parse of every contender on one feed.
@@ -139,6 +189,11 @@ fn main() {
     }
     let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let python = std::env::var("PARSE_BENCH_PYTHON").ok();
+    let peers = python
+        .as_deref()
+        .filter(|_| !profile)
+        .and_then(Peers::start)
+        .map(std::cell::RefCell::new);
     let budget = Duration::from_secs_f64(secs);
     let feed = FeedRef {
         id: "bench".into(),
@@ -197,48 +252,52 @@ fn main() {
         if errors > 0 {
             println!("  ({rel}: quick-xml {events} events, {errors} errors)");
         }
-        let t = time_interleaved(
-            budget,
-            &mut [
-                &mut || {
-                    black_box(quick_xml_pass(black_box(&bytes)));
-                },
-                &mut || {
-                    let _ = black_box(feed_rs::parser::parse(black_box(&bytes[..])));
-                },
-                &mut || {
-                    let _ = black_box(parse_feed_via(
-                        Route::Reference,
-                        black_box(&bytes),
-                        None,
-                        &feed,
-                        Some(&base),
-                        Utc::now(),
-                    ));
-                },
-                &mut || {
-                    let _ = black_box(parse_feed(
-                        black_box(&bytes),
-                        &feed,
-                        Some(&base),
-                        Utc::now(),
-                    ));
-                },
-            ],
-        );
+        let live = peers
+            .as_ref()
+            .map(|p| p.borrow_mut().load(&path))
+            .unwrap_or_default();
+        let mut contenders = vec![
+            rust(|| {
+                black_box(quick_xml_pass(black_box(&bytes)));
+            }),
+            rust(|| {
+                let _ = black_box(feed_rs::parser::parse(black_box(&bytes[..])));
+            }),
+            rust(|| {
+                let _ = black_box(parse_feed_via(
+                    Route::Reference,
+                    black_box(&bytes),
+                    None,
+                    &feed,
+                    Some(&base),
+                    Utc::now(),
+                ));
+            }),
+            rust(|| {
+                let _ = black_box(parse_feed(
+                    black_box(&bytes),
+                    &feed,
+                    Some(&base),
+                    Utc::now(),
+                ));
+            }),
+        ];
+        if let Some(p) = &peers {
+            for peer in live.iter().copied() {
+                contenders.push(Box::new(move |slice| p.borrow_mut().time(peer, slice)));
+            }
+        }
+        let t = time_interleaved(budget, &mut contenders);
+        drop(contenders);
+        let peer_time = |name: &str| live.iter().position(|p| *p == name).map(|i| t[4 + i]);
         let t = Times {
             qxml: t[0],
             feedrs: t[1],
             reference: t[2],
             ww: t[3],
-            ffp: None,
-            fp: None,
+            ffp: peer_time("fastfeedparser"),
+            fp: peer_time("feedparser"),
         };
-        let (ffp, fp) = match &python {
-            Some(py) => python_peers(py, secs, &path),
-            None => (None, None),
-        };
-        let t = Times { ffp, fp, ..t };
         let mb = bytes.len() as f64 / 1e6;
         let name = rel.rsplit('/').next().unwrap_or(rel);
         print_row(
@@ -254,8 +313,8 @@ fn main() {
         sum.feedrs += t.feedrs;
         sum.reference += t.reference;
         sum.ww += t.ww;
-        ffp_all = ffp_all.zip(ffp).map(|(a, b)| a + b);
-        fp_all = fp_all.zip(fp).map(|(a, b)| a + b);
+        ffp_all = ffp_all.zip(t.ffp).map(|(a, b)| a + b);
+        fp_all = fp_all.zip(t.fp).map(|(a, b)| a + b);
     }
     sum.ffp = ffp_all;
     sum.fp = fp_all;
