@@ -18,7 +18,8 @@
 //! 4. **Items** (`doc`, the same for both paths) become [`RawStory`]s: text fields as plain text
 //!    ([`html_to_text`]; simple markup by `html`'s one-pass stripper, the rest through
 //!    ammonia), dates by one parser ([`parse_date`]), links absolute (against `xml:base`, the
-//!    feed URL, or the feed's own link), id = `stable_id([feed id, guid | link | title | text])`.
+//!    feed URL, or the feed's own link; already-normal links copied, not parsed),
+//!    id = `stable_id([feed id, guid | link | title | text])` (computed by `story_id`).
 
 use std::borrow::Cow;
 use std::collections::HashSet;

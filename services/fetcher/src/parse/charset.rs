@@ -178,7 +178,7 @@ pub(crate) fn presumed_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> 
 /// Decode an XML document to UTF-8 (see the module docs for how the encoding is chosen).
 /// Valid UTF-8 is borrowed untouched; transcoded text loses its XML declaration (it would name
 /// the old encoding). Without a feed URL, an undeclared legacy encoding is guessed as for a
-/// generic top-level domain; [`decode`] takes the feed's.
+/// generic top-level domain; `parse_feed_with_charset` gives it the feed URL's.
 pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
     decode(bytes, http_charset, None)
 }
