@@ -31,7 +31,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
-use wirewatch_fetcher::FetcherConfig;
+use wirewatch_fetcher::clock::{Clock, Sleep};
+use wirewatch_fetcher::{Extras, FetcherConfig};
 use wirewatch_proto::Topic;
 use wirewatch_runtime::bus::memory::MemoryBus;
 use wirewatch_runtime::bus::{SharedPublisher, Subscriber};
@@ -76,6 +77,28 @@ async fn feed(State(s): State<Arc<Server>>, Path(id): Path<u32>, headers: Header
         body,
     )
         .into_response()
+}
+
+/// A clock running `speed` times faster than the system's: every interval, spacing and pause
+/// of the schedule shrinks by that factor, nothing else changes. With `--speed 4`, "each feed
+/// every second, each host at most once a second" is each feed and host every 250 ms of real
+/// time, so 10,000 feeds may be polled up to 40,000 times a second: the cap of one poll per
+/// feed-second no longer hides the fetcher's own limit.
+#[derive(Debug)]
+struct FastClock {
+    origin: Instant,
+    speed: u32,
+}
+
+impl Clock for FastClock {
+    fn now(&self) -> Instant {
+        self.origin + self.origin.elapsed() * self.speed
+    }
+
+    fn sleep_until(&self, at: Instant) -> Sleep {
+        let real = self.origin + at.saturating_duration_since(self.origin) / self.speed;
+        Box::pin(tokio::time::sleep_until(real.into()))
+    }
 }
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
@@ -162,7 +185,13 @@ async fn raw(urls: &[String], concurrency: usize, secs: u64) -> f64 {
     counted.load(Ordering::Relaxed) as f64 / secs as f64
 }
 
-async fn fetcher(urls: &[String], concurrency: usize, secs: u64, interval: u64) -> (f64, u64) {
+async fn fetcher(
+    urls: &[String],
+    concurrency: usize,
+    secs: u64,
+    interval: u64,
+    speed: u32,
+) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds.toml");
     let mut text = String::with_capacity(urls.len() * 64);
@@ -191,12 +220,30 @@ async fn fetcher(urls: &[String], concurrency: usize, secs: u64, interval: u64) 
     };
     let data = dir.path().join("data");
     let (s2, d2) = (stop.clone(), data.clone());
-    let task =
-        tokio::spawn(async move { wirewatch_fetcher::run(cfg, &d2, publisher, opts, s2).await });
+    let extras = Extras {
+        clock: Some(Arc::new(FastClock {
+            origin: Instant::now(),
+            speed: speed.max(1),
+        })),
+        ..Extras::default()
+    };
+    let task = tokio::spawn(async move {
+        wirewatch_fetcher::run_with(cfg, &d2, publisher, opts, s2, extras).await
+    });
     // Warm-up: every feed registered and polled once.
     let started = Instant::now();
+    let mut shown = Instant::now();
     while fetches_total() < urls.len() as f64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if shown.elapsed() >= Duration::from_secs(10) {
+            shown = Instant::now();
+            println!(
+                "  fetcher: {:.0} polls after {:.0} s (resident {:.1} MB)",
+                fetches_total(),
+                started.elapsed().as_secs_f64(),
+                rss_kb() as f64 / 1024.0
+            );
+        }
         assert!(
             started.elapsed() < Duration::from_secs(1_200),
             "feeds not polled within 20 min"
@@ -217,6 +264,50 @@ async fn fetcher(urls: &[String], concurrency: usize, secs: u64, interval: u64) 
     (polls, rss)
 }
 
+/// `serve` mode: the feed server, in its own process (started by the other modes), so that
+/// its sockets count against its own file-descriptor limit (10,000 hosts kept alive are
+/// 10,000 sockets on each side) and its memory is not counted as the fetcher's. Prints its
+/// port, then serves until its standard input closes (the parent exits).
+async fn serve(change_every: u64) {
+    let server = Arc::new(Server {
+        versions: Mutex::default(),
+        change_every,
+        requests: AtomicU64::new(0),
+    });
+    let app = Router::new().route("/f/{id}", get(feed)).with_state(server);
+    let l = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    println!("port {}", l.local_addr().unwrap().port());
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    axum::serve(l, app).await.unwrap();
+}
+
+/// Start `serve` mode as a child process; the child (killed when dropped) and its port.
+async fn spawn_server(change: u64) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["serve", "--change", &change.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the feed server");
+    let out = child.stdout.take().unwrap();
+    let mut line = String::new();
+    tokio::io::BufReader::new(out)
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .expect("the server's port");
+    (child, port)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -225,18 +316,17 @@ async fn main() {
     let secs = arg(&args, "--secs", 20);
     let concurrency = arg(&args, "--concurrency", 64) as usize;
     let change = arg(&args, "--change", 20);
+    let speed = arg(&args, "--speed", if mode == "memory" { 1 } else { 4 }) as u32;
     wirewatch_fetcher::metrics::touch();
-    let server = Arc::new(Server {
-        versions: Mutex::default(),
-        change_every: change,
-        requests: AtomicU64::new(0),
+    // Warnings and errors only (RUST_LOG overrides): the poll loop logs each poll at info.
+    wirewatch_runtime::logging::init(&wirewatch_runtime::config::LogConfig {
+        level: "warn".into(),
+        ..Default::default()
     });
-    let app = Router::new()
-        .route("/f/{id}", get(feed))
-        .with_state(server.clone());
-    let l = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    if mode == "serve" {
+        return serve(change).await;
+    }
+    let (_server, port) = spawn_server(change).await;
     // Memory mode: 100 feeds per host by default (100,000 distinct hosts would need a new
     // connection per poll and run out of ephemeral ports on loopback).
     let hosts = arg(
@@ -260,7 +350,7 @@ async fn main() {
     match mode.as_str() {
         "memory" => {
             let base = rss_kb();
-            let (_, rss) = fetcher(&urls, concurrency, 2, 900).await;
+            let (_, rss) = fetcher(&urls, concurrency, 2, 900, speed).await;
             println!(
                 "memory: {feeds} feeds on {hosts} hosts (polled every 15 min): resident {:.1} MB with them, {:.1} MB before = {:.0} bytes per feed (load {})",
                 rss as f64 / 1024.0,
@@ -272,9 +362,10 @@ async fn main() {
         _ => {
             let r = raw(&urls, concurrency, secs).await;
             println!("  raw reqwest loop: {r:.0} conditional GETs/s");
-            let (f, _) = fetcher(&urls, concurrency, secs, 1).await;
+            let (f, _) = fetcher(&urls, concurrency, secs, 1, speed).await;
             println!(
-                "rate: {feeds} feeds, one host each, {concurrency} in flight, 1 in {change} requests changed: fetcher {f:.0} polls/s vs raw {r:.0} GETs/s = {:.2}x (load {})",
+                "rate: {feeds} feeds, one host each, {concurrency} in flight, 1 in {change} requests changed, clock x{speed} (cap {} polls/s): fetcher {f:.0} polls/s vs raw {r:.0} GETs/s = {:.2}x (load {})",
+                feeds * u64::from(speed),
                 f / r,
                 load()
             );

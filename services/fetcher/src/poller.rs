@@ -1,5 +1,5 @@
 //! The polling loop: a schedule of due feeds (one binary heap), at most
-//! `max_concurrent_fetches` polls in flight (one `FuturesUnordered`, no task per feed), each
+//! `max_concurrent_fetches` polls in flight (a task per poll in flight, none per feed), each
 //! host (registrable domain) gated by [`HostGate`] — its own concurrency limit and spacing,
 //! and a pause when several of its feeds are throttled. Each poll fetches, parses, publishes
 //! the new stories, records health, and picks the feed's next interval from its publishing
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 use wirewatch_proto::stable_id;
@@ -61,6 +61,9 @@ struct FeedTask {
     saved: Option<FeedRow>,
     /// When the schedule (last success, next poll) was last written for `feeds list`.
     checkpointed: Option<Instant>,
+    /// Whether the feed has stories remembered as seen (known after its first read: one
+    /// count query per feed, not per changed poll).
+    read_before: Option<bool>,
     /// The WebSub hub the feed last advertised (leases are renewed on later polls, 304s
     /// included).
     hub: Option<websub::Advertised>,
@@ -152,7 +155,11 @@ pub(crate) async fn run_feeds(
     let now = clock.now();
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> =
         (0..tasks.len()).map(|i| Reverse((now, i))).collect();
-    let mut in_flight: FuturesUnordered<PollFuture> = FuturesUnordered::new();
+    // Each poll is its own task (at most `max_concurrent_fetches` of them): polls progress on
+    // every worker thread, and while the loop below awaits the database (registry checks),
+    // polls holding the pool's connections still finish and return them — inside the loop's
+    // own task they would wait for the loop, which waits for a connection.
+    let mut in_flight: JoinSet<PollOutput> = JoinSet::new();
 
     let reload_every = Duration::from_secs(ctx.cfg.registry_reload_secs.max(1));
     let mut next_reload = now + reload_every;
@@ -179,12 +186,12 @@ pub(crate) async fn run_feeds(
             if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
                 let ctx = ctx.clone();
                 let busy = clock.busy();
-                in_flight.push(Box::pin(async move {
+                in_flight.spawn(async move {
                     let _busy = busy;
                     let mut task = task;
                     let res = poll_feed(&ctx, &mut task).await;
                     (idx, host, task, res)
-                }) as PollFuture);
+                });
             } else {
                 gate.finish(&host, now);
                 if pushing.contains(&idx) {
@@ -230,7 +237,11 @@ pub(crate) async fn run_feeds(
                 };
                 launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now);
             }
-            Some((idx, host, task, res)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let (idx, host, task, res) = match joined {
+                    Ok(done) => done,
+                    Err(e) => break Err(task_failed(&e)),
+                };
                 let now = clock.now();
                 gate.finish(&host, now);
                 pushing.remove(&idx);
@@ -281,8 +292,8 @@ pub(crate) async fn run_feeds(
     };
     if result.is_ok() {
         // Let in-flight polls finish their current publish (they stop fetching on shutdown).
-        while let Some((_, _, _, res)) = in_flight.next().await {
-            res?;
+        while let Some(joined) = in_flight.join_next().await {
+            joined.map_err(|e| task_failed(&e))?.3?;
         }
     }
     drop(in_flight);
@@ -291,14 +302,16 @@ pub(crate) async fn run_feeds(
     result
 }
 
-/// A poll or a pushed document being published: (index, host, task, outcome).
-type PollFuture = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = (usize, String, FeedTask, Result<PollReport, FetcherError>),
-            > + Send,
-    >,
->;
+/// What a poll or a pushed document's publication returns: (index, host, task, outcome).
+type PollOutput = (usize, String, FeedTask, Result<PollReport, FetcherError>);
+
+/// A poll task that panicked (a bug): fatal, as a panic of the loop itself would be.
+fn task_failed(e: &tokio::task::JoinError) -> FetcherError {
+    FetcherError::Io {
+        url: String::new(),
+        detail: format!("a poll task failed: {e}"),
+    }
+}
 
 async fn recv_opt(rx: &mut Option<tokio::sync::mpsc::Receiver<Push>>) -> Option<Push> {
     match rx {
@@ -318,7 +331,7 @@ fn launch_push(
     ctx: &Arc<Ctx>,
     gate: &mut HostGate,
     pushing: &mut HashSet<usize>,
-    in_flight: &mut FuturesUnordered<PollFuture>,
+    in_flight: &mut JoinSet<PollOutput>,
     hosts: &[String],
     idx: usize,
     task: FeedTask,
@@ -330,12 +343,12 @@ fn launch_push(
     let host = hosts.get(idx).cloned().unwrap_or_default();
     gate.hold(&host, now);
     let busy = ctx.clock.busy();
-    in_flight.push(Box::pin(async move {
+    in_flight.spawn(async move {
         let _busy = busy;
         let mut task = task;
         let res = publish_push(&ctx, &mut task, p).await;
         (idx, host, task, res)
-    }) as PollFuture);
+    });
 }
 
 /// Publish the new stories of a document the feed's hub pushed (the same seen-ids as polls).
@@ -407,6 +420,7 @@ async fn make_tasks(
                 row,
                 saved: None,
                 checkpointed: None,
+                read_before: None,
                 hub: None,
                 backoff: Backoff::new(retry_initial, retry_max),
             };
@@ -570,9 +584,17 @@ async fn poll_once(
             if let Some(gap) = schedule::mean_gap(&dates) {
                 task.gap = Some(gap);
             }
-            let read_before = ctx.store.seen_count(&task.spec.id).await? > 0;
+            let read_before = match task.read_before {
+                Some(known) => known,
+                None => match ctx.store.seen_count(&task.spec.id).await {
+                    Ok(n) => n > 0,
+                    // Our database failed, not the feed: retried like any state error.
+                    Err(e) => return on_failure(ctx, task, e).await,
+                },
+            };
             match publish_new(ctx, task, &info, stories).await {
                 Ok(Published::All(n)) => {
+                    task.read_before = Some(read_before || n > 0);
                     // Validators only now: had we saved them first and crashed mid-publish, the
                     // next poll would get a 304 and the unpublished stories would be lost.
                     task.row.validators = validators;
@@ -768,7 +790,10 @@ async fn publish_new(
             .inc();
         published += 1;
     }
-    ctx.store.trim_seen(feed_id, ctx.cfg.seen_per_feed).await?;
+    // Only a feed that remembered more can exceed the bound.
+    if published > 0 {
+        ctx.store.trim_seen(feed_id, ctx.cfg.seen_per_feed).await?;
+    }
     Ok(Published::All(published))
 }
 
