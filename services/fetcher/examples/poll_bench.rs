@@ -1,14 +1,16 @@
 //! Poll-rate benchmark of the fetcher (results in docs/bench/fetcher.md and BENCHMARKS.md).
 //!
-//! A feed server on every loopback address (`0.0.0.0:port`, reached as `127.0.x.y`, so each
-//! feed can be its own host) answers conditional GETs: 304 when the `If-None-Match` matches,
+//! A feed server on every loopback address (`0.0.0.0:port`, reached as `127.x.y.z`, so each
+//! feed can be its own host; this binary in `serve` mode, its own process) answers conditional
+//! GETs: 304 when the `If-None-Match` matches,
 //! otherwise 200 with a small RSS document and a new `ETag`; a share of the requests (`--change`)
 //! get a new item. Two runs over the same URLs, same run of the program:
 //!
 //! - **raw**: a bare reqwest loop issuing the same conditional GETs, `--concurrency` at once;
 //! - **fetcher**: `wirewatch_fetcher::run` (scheduler, per-host gate, state in SQLite, the
 //!   in-process bus) with `max_concurrent_fetches = --concurrency`, every feed due every
-//!   second, politeness on (2 per host, 1 s spacing: one feed per host here, so it never binds).
+//!   second, politeness on (2 per host, 1 s spacing: one feed per host here, so it never binds),
+//!   on a clock running `--speed` times faster (default 4: see [`FastClock`]).
 //!
 //! The polls per second of each are counted over the same window after a warm-up. `memory`
 //! mode registers `--feeds` feeds polled every 15 minutes and reports the process's resident
@@ -16,7 +18,7 @@
 //!
 //! ```text
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 20
-//! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 1000
+//! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 5000
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
