@@ -61,9 +61,9 @@ struct FeedTask {
     saved: Option<FeedRow>,
     /// When the schedule (last success, next poll) was last written for `feeds list`.
     checkpointed: Option<Instant>,
-    /// Whether the feed has stories remembered as seen (known after its first read: one
-    /// count query per feed, not per changed poll).
-    read_before: Option<bool>,
+    /// The feed's published ids as far as polls need them (see [`SeenIds`]); `None` until its
+    /// first changed poll.
+    seen: Option<SeenIds>,
     /// The WebSub hub the feed last advertised (leases are renewed on later polls, 304s
     /// included).
     hub: Option<websub::Advertised>,
@@ -371,7 +371,10 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
         detail: format!("parser task failed: {e}"),
     })?;
     match parsed {
-        Ok((info, stories)) => match publish_new(ctx, task, &info, stories).await? {
+        Ok((info, stories)) => match {
+            load_seen(ctx, task).await?;
+            publish_new(ctx, task, &info, stories).await?
+        } {
             Published::All(n) => {
                 tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
             }
@@ -420,7 +423,7 @@ async fn make_tasks(
                 row,
                 saved: None,
                 checkpointed: None,
-                read_before: None,
+                seen: None,
                 hub: None,
                 backoff: Backoff::new(retry_initial, retry_max),
             };
@@ -584,17 +587,13 @@ async fn poll_once(
             if let Some(gap) = schedule::mean_gap(&dates) {
                 task.gap = Some(gap);
             }
-            let read_before = match task.read_before {
-                Some(known) => known,
-                None => match ctx.store.seen_count(&task.spec.id).await {
-                    Ok(n) => n > 0,
-                    // Our database failed, not the feed: retried like any state error.
-                    Err(e) => return on_failure(ctx, task, e).await,
-                },
-            };
+            if let Err(e) = load_seen(ctx, task).await {
+                // Our database failed, not the feed: retried like any state error.
+                return on_failure(ctx, task, e).await;
+            }
+            let read_before = task.seen.as_ref().is_some_and(|s| s.rows > 0);
             match publish_new(ctx, task, &info, stories).await {
                 Ok(Published::All(n)) => {
-                    task.read_before = Some(read_before || n > 0);
                     // Validators only now: had we saved them first and crashed mid-publish, the
                     // next poll would get a 304 and the unpublished stories would be lost.
                     task.row.validators = validators;
@@ -751,48 +750,100 @@ enum Published {
     Interrupted,
 }
 
+/// What the poller keeps of a feed's published ids, bounded by the feed's own size: the ids
+/// of the items its last document carried (all seen once it was published; 128-bit keys — a
+/// story id is 32 hex digits, its key exact; anything else keyed by its own `stable_id`), and
+/// how many rows the database holds. An item of the last document is known without a query,
+/// a new one costs one look-up, and the database is trimmed only when it exceeds
+/// `seen_per_feed` — not after every changed poll.
+#[derive(Debug, Default)]
+struct SeenIds {
+    window: Vec<u128>,
+    /// Rows in the `seen` table for the feed (an upper bound).
+    rows: u64,
+}
+
+/// Most ids of one document kept in [`SeenIds::window`].
+const MAX_WINDOW: usize = 1_000;
+
+impl SeenIds {
+    fn key(id: &str) -> u128 {
+        let hex = |s: &str| {
+            (s.len() == 32)
+                .then(|| u128::from_str_radix(s, 16).ok())
+                .flatten()
+        };
+        hex(id)
+            .or_else(|| hex(&stable_id(&["seen", id])))
+            .unwrap_or_default()
+    }
+}
+
+/// Count the feed's remembered ids, once (its first changed poll or push).
+async fn load_seen(ctx: &Ctx, task: &mut FeedTask) -> Result<(), FetcherError> {
+    if task.seen.is_none() {
+        let rows = ctx.store.seen_count(&task.spec.id).await?;
+        task.seen = Some(SeenIds {
+            window: Vec::new(),
+            rows,
+        });
+    }
+    Ok(())
+}
+
 /// Publish the stories not seen before, oldest first, marking each seen only once delivered.
 async fn publish_new(
     ctx: &Ctx,
-    task: &FeedTask,
+    task: &mut FeedTask,
     info: &FeedInfo,
     mut stories: Vec<RawStory>,
 ) -> Result<Published, FetcherError> {
     let feed_id = &task.spec.id;
+    let seen = task.seen.get_or_insert_with(SeenIds::default);
     if info.skipped_items > 0 {
         tracing::debug!(stage = STAGE, feed = %feed_id, skipped = info.skipped_items, "items without guid, link or title skipped");
     }
     // Feeds list newest first; publishing oldest first keeps the bus roughly in time order.
     stories.reverse();
     let mut published = 0;
+    let mut window = Vec::with_capacity(stories.len().min(MAX_WINDOW));
     for story in stories {
         if ctx.shutdown.is_cancelled() {
             return Ok(Published::Interrupted);
         }
-        if ctx.store.is_seen(feed_id, &story.id).await? {
-            continue;
-        }
-        let rec = Record::event(&story, STAGE).map_err(|e| FetcherError::Bus {
-            detail: e.to_string(),
-        })?;
-        let delivered = publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
-            .await
-            .map_err(|e| FetcherError::Bus {
+        let key = SeenIds::key(&story.id);
+        let known = seen.window.contains(&key) || ctx.store.is_seen(feed_id, &story.id).await?;
+        if !known {
+            let rec = Record::event(&story, STAGE).map_err(|e| FetcherError::Bus {
                 detail: e.to_string(),
             })?;
-        if !delivered {
-            return Ok(Published::Interrupted);
+            let delivered =
+                publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
+                    .await
+                    .map_err(|e| FetcherError::Bus {
+                        detail: e.to_string(),
+                    })?;
+            if !delivered {
+                return Ok(Published::Interrupted);
+            }
+            ctx.store.mark_seen(feed_id, &story.id).await?;
+            seen.rows += 1;
+            metrics::get()
+                .stories_published
+                .with_label_values(&[STAGE])
+                .inc();
+            published += 1;
         }
-        ctx.store.mark_seen(feed_id, &story.id).await?;
-        metrics::get()
-            .stories_published
-            .with_label_values(&[STAGE])
-            .inc();
-        published += 1;
+        if window.len() < MAX_WINDOW {
+            window.push(key);
+        }
     }
-    // Only a feed that remembered more can exceed the bound.
-    if published > 0 {
+    seen.window = window;
+    // The database keeps the newest `seen_per_feed`; trimmed only once it holds more.
+    let bound = ctx.cfg.seen_per_feed.max(1) as u64;
+    if seen.rows > bound {
         ctx.store.trim_seen(feed_id, ctx.cfg.seen_per_feed).await?;
+        seen.rows = bound;
     }
     Ok(Published::All(published))
 }

@@ -340,6 +340,69 @@ async fn publishes_each_story_once_across_polls_and_restart() {
     );
 }
 
+/// The ids remembered per feed stay within `seen_per_feed` as the feed scrolls, and an item
+/// still in the feed is never published again — also after a restart, when the poller knows
+/// only what the database kept.
+#[tokio::test]
+async fn remembered_ids_are_bounded_and_items_still_listed_stay_published_once() {
+    let (url, served) = serve(Mode::Ok, rss(&[("i0", "Item 0")]), "\"e0\"").await;
+    let mut s = setup(&url);
+    s.cfg.seen_per_feed = 4;
+    let bus = MemoryBus::new("t", 1024);
+    let mut sub = bus.subscribe(&[Topic::StoriesRaw]);
+    let publisher: SharedPublisher = Arc::new(bus.publisher("fetcher"));
+    // The feed lists the newest 3 of items 0..=n; each version adds one.
+    let list = |n: usize| {
+        let items: Vec<(String, String)> = (n.saturating_sub(2)..=n)
+            .rev()
+            .map(|i| (format!("i{i}"), format!("Item {i}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = items
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        rss(&refs)
+    };
+    for round in 0..2 {
+        let stop = CancellationToken::new();
+        let task = spawn_run(&s, publisher.clone(), stop.clone());
+        for n in (round * 5)..(round * 5 + 5) {
+            {
+                let mut sv = served.lock().unwrap();
+                sv.body = list(n);
+                sv.etag = format!("\"e{n}\"");
+            }
+            let tag = format!("\"e{n}\"");
+            drive(&s.clock, "the version fetched", || {
+                let sv = served.lock().unwrap();
+                sv.if_none_match
+                    .iter()
+                    .any(|v| v.as_deref() == Some(tag.as_str()))
+            })
+            .await;
+        }
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("run stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+    let got = stories(&drain(&mut sub).await);
+    let mut ids: Vec<_> = got.iter().map(|s| s.guid.clone().unwrap()).collect();
+    let published = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), published, "an item published twice: {got:?}");
+    assert_eq!(published, 10, "items 0..=9 once each: {ids:?}");
+    let store = wirewatch_fetcher::state::Store::open(&s.data_dir)
+        .await
+        .unwrap();
+    let kept = store.seen_count("test-feed").await.unwrap();
+    assert!((1..=4).contains(&kept), "{kept} ids kept, bound 4");
+    store.close().await;
+}
+
 #[tokio::test]
 async fn server_error_marks_feed_failing_then_recovered() {
     let (url, served) = serve(Mode::Fail500, rss(&[("a", "Alpha")]), "\"v1\"").await;
