@@ -153,18 +153,19 @@ pub fn parse_feed_via(
     let decode = || charset::decode(bytes, http_charset, tld);
     let mut text = None;
     if route != Route::Reference {
-        // Presumed UTF-8 goes to the scanner as bytes: quick-xml validates every event, so the
-        // document is not validated twice. Bytes that turn out not to be UTF-8 (an undeclared
-        // legacy encoding) are decoded as `charset` chooses and scanned again.
+        // Presumed UTF-8 is validated once, here, and scanned as borrowed text (the
+        // scanner's tokenizer slices it without validating again). Bytes that are not UTF-8
+        // (an undeclared legacy encoding) are decoded as `charset` chooses and scanned.
         let presumed = charset::presumed_utf8(bytes, http_charset);
-        if let Some(body) = presumed {
+        let utf8 = presumed.and_then(|body| std::str::from_utf8(body).ok());
+        if let Some(body) = utf8 {
             if let Some(doc) = scan::scan(body, true) {
                 return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
             }
         }
-        if presumed.is_none_or(|body| std::str::from_utf8(body).is_err()) {
+        if utf8.is_none() {
             let decoded = text.insert(decode());
-            if let Some(doc) = scan::scan(decoded.as_bytes(), true) {
+            if let Some(doc) = scan::scan(decoded, true) {
                 return Ok(Some(normalise(doc, feed, base_url, fetched_at)));
             }
         }
@@ -213,7 +214,12 @@ fn reference(
     };
     let mut doc = Doc::from_feed_rs(parsed);
     if doc.kind == Some(FeedKind::Rss) {
-        if let Some(scanned) = scan::scan(&used, false) {
+        // `used` is decoded text (or its repair), so this holds; quick-xml would reject
+        // bytes that were not UTF-8 anyway.
+        if let Some(scanned) = std::str::from_utf8(&used)
+            .ok()
+            .and_then(|text| scan::scan(text, false))
+        {
             doc.supplement(scanned);
         }
     }
@@ -946,6 +952,26 @@ pub(crate) fn attr_value<'a>(
         }
     }
     None
+}
+
+/// Every file under the shared corpus's `feeds/` directory with its bytes (for the tests that
+/// compare two implementations on all of it).
+#[cfg(test)]
+fn corpus_files() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/feeds");
+    let mut dirs = vec![std::path::PathBuf::from(root)];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                files.push((path, bytes));
+            }
+        }
+    }
+    files
 }
 
 #[cfg(test)]
