@@ -371,15 +371,15 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
         detail: format!("parser task failed: {e}"),
     })?;
     match parsed {
-        Ok((info, stories)) => match {
+        Ok((info, stories)) => {
             load_seen(ctx, task).await?;
-            publish_new(ctx, task, &info, stories).await?
-        } {
-            Published::All(n) => {
-                tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
+            match publish_new(ctx, task, &info, stories).await? {
+                Published::All(n) => {
+                    tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
+                }
+                Published::Interrupted => {}
             }
-            Published::Interrupted => {}
-        },
+        }
         Err(e) => {
             tracing::warn!(stage = STAGE, feed = %task.spec.id, error = %e, "websub: pushed document is not a feed; ignored");
         }
