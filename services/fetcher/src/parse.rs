@@ -5,7 +5,8 @@
 //!    sniffed, UTF-8, a statistical guess for undeclared legacy encodings, windows-1252),
 //!    except that a byte-order mark or BOM-less UTF-16/32 wins.
 //! 2. **Fast path** (`scan`, strict): common RSS 2.0, RSS 1.0 and Atom 1.0 documents are read in
-//!    one quick-xml pass with borrowed text, exactly as the reference path would read them;
+//!    one pass over the validated text (events are slices of it), exactly as the reference
+//!    path would read them;
 //!    anything unusual in them sends the document to the reference path instead.
 //! 3. **Reference path**: the tolerant rewrites ([`fix_rss_version`]: `<rss>` without a
 //!    `version`; [`crate::recover`]: RSS 0.90 and Atom 0.3 as their successors, RDF items
@@ -103,7 +104,7 @@ pub fn parse_feed(
 /// [`parse_feed`] with the charset from the HTTP `Content-Type` (see [`to_utf8`] for how it
 /// weighs against a byte-order mark and the XML declaration).
 ///
-/// Common RSS 2.0 and Atom 1.0 documents take the fast path (one quick-xml pass, text
+/// Common RSS 2.0 and Atom 1.0 documents take the fast path (one tokenizer pass, text
 /// borrowed from the input); everything else, and anything unusual in them, takes the
 /// reference path (the tolerant pre-pass, then feed-rs). Both end in the same normaliser and
 /// give the same stories (checked on the whole corpus by `tests/corpus.rs`).

@@ -5,7 +5,7 @@
 //! the weekday, each after regex clean-ups of what real feeds get wrong), ported because feed-rs
 //! keeps them private. Well-formed RFC 3339 and RFC 2822 dates — nearly all of them — are
 //! tried first with chrono alone: for such input every clean-up is a no-op on the result
-//! (see [`tests::fast_and_lenient_agree`]), and it skips six regex passes per date.
+//! (see `tests::fast_and_lenient_agree`), and it skips six regex passes per date.
 
 use std::sync::LazyLock;
 

@@ -1,5 +1,7 @@
-//! One quick-xml pass over an RSS or Atom document into a [`Doc`], borrowing text from the
-//! input wherever no entity or second text piece forces a copy.
+//! One pass over an RSS or Atom document into a [`Doc`], borrowing text from the input
+//! wherever no entity or second text piece forces a copy: the strict mode with [`Tokens`]
+//! (slices of the validated text, quick-xml's reading without its per-event UTF-8 check),
+//! the lenient mode with quick-xml's reader.
 //!
 //! Two modes:
 //! - **strict** (the fast path): RSS 2.0 and Atom 1.0 as feed-rs reads them, field for field
@@ -11,9 +13,9 @@
 //!   return `None`, and the caller takes the feed-rs path. `tests/corpus.rs` checks that both
 //!   paths give the same stories on every corpus file the fast path accepts.
 //! - **lenient** (the supplement): RSS, RSS 1.0 (RDF) only; reads the fields feed-rs does not
-//!   ([`Ext`]: Dublin Core, Atom and iTunes fallbacks, feedparser's RSS link rule) so that the
-//!   feed-rs path gets them too. Unbound prefixes are read by their usual names (`dc:`,
-//!   `atom:`, `itunes:`, `content:`).
+//!   ([`Ext`](super::doc::Ext): Dublin Core, Atom and iTunes fallbacks, feedparser's RSS
+//!   link rule) so that the feed-rs path gets them too. Unbound prefixes are read by their
+//!   usual names (`dc:`, `atom:`, `itunes:`, `content:`).
 
 use std::borrow::Cow;
 
