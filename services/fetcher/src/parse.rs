@@ -605,6 +605,24 @@ static PLAIN: [bool; 256] = {
     t
 };
 
+/// Whether the eight bytes of `x` (little-endian) can all join a [`Collapse`] run as they
+/// are: printable ASCII (`0x20..=0x7E`), no two spaces in a row, and no space last (whose
+/// fate depends on the next byte). A space inside is then followed by a printable non-space,
+/// which is the byte loop's rule. Word-at-a-time tests, exact as booleans.
+fn plain_ascii_run(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Some byte below 0x20 (exact for thresholds up to 0x80).
+    let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    // Some byte above 0x7E: adding 0x7F - 0x7E = 1 sets the high bit of 0x7F; a byte of 0x80
+    // or more has its own high bit set.
+    let above = (x.wrapping_add(ONES) | x) & HIGH;
+    // Flags of the bytes equal to a space (no carry between bytes: at most 0x7F + 0x7F).
+    let y = x ^ (ONES * 0x20);
+    let spaces = !(((y & !HIGH).wrapping_add(!HIGH)) | y) & HIGH;
+    below == 0 && above == 0 && spaces & (spaces >> 8) == 0 && spaces >> 63 == 0
+}
+
 /// What separates the next word from the previous one.
 #[derive(Debug, PartialEq)]
 enum Gap {
@@ -655,6 +673,15 @@ impl Collapse {
             let b = bytes[i];
             if PLAIN[usize::from(b)] {
                 let mut j = i + 1;
+                // Eight bytes at a time while they are printable ASCII with single spaces.
+                while let Some(chunk) = bytes.get(j..j + 8) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    if !plain_ascii_run(u64::from_le_bytes(word)) {
+                        break;
+                    }
+                    j += 8;
+                }
                 while j < bytes.len() {
                     let c = bytes[j];
                     if PLAIN[usize::from(c)]
@@ -1326,6 +1353,47 @@ mod tests {
             list,
             ["Politics", "Ελλάδα", "\u{212A}elvin", "Économie", "Economy"]
         );
+    }
+
+    /// The collapse fed a whole text gives what it gives fed one character at a time (where
+    /// no run, and so no word-at-a-time step, spans two characters), for any mix of words,
+    /// single and double spaces, other whitespace, block marks, controls and non-ASCII.
+    #[test]
+    fn collapse_runs_equal_char_by_char() {
+        let alphabet = [
+            "a", "bc", "word", " ", " ", "  ", "\n", "\t", "é", "\u{a0}", "\u{2003}", "\u{1}",
+            "\u{7f}", "~", "<", "日本",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..next(40) {
+                let piece = alphabet[next(alphabet.len())];
+                text.push_str(if round % 3 == 0 && piece == "a" {
+                    "abcdefghij"
+                } else {
+                    piece
+                });
+                if next(8) == 0 {
+                    text.push(BLOCK);
+                }
+            }
+            for max in [usize::MAX / 2, 17] {
+                let mut whole = Collapse::new(text.len(), max);
+                whole.push(&text);
+                let mut by_char = Collapse::new(text.len(), max);
+                for c in text.chars() {
+                    by_char.push(c.encode_utf8(&mut [0; 4]));
+                }
+                assert_eq!(whole.finish(), by_char.finish(), "{text:?} max {max}");
+            }
+        }
     }
 
     #[test]
