@@ -517,39 +517,5 @@ impl Drop for Services {
     }
 }
 
-/// A fresh, empty database on the test PostgreSQL server (`WIREWATCH_TEST_POSTGRES`, which
-/// `scripts/postgres.sh start` prints), or `None` after a loud SKIPPED line. Panics when `CI`
-/// is set: CI never skips real-service tests.
-#[allow(dead_code)]
-pub async fn fresh_postgres_url(what: &str) -> Option<String> {
-    use sqlx::Connection;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let base = match std::env::var("WIREWATCH_TEST_POSTGRES") {
-        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("WIREWATCH_TEST_POSTGRES is not set (run scripts/postgres.sh start)")
-        }
-        _ => {
-            eprintln!("SKIPPED: {what}; set WIREWATCH_TEST_POSTGRES (scripts/postgres.sh start)");
-            return None;
-        }
-    };
-    let name = format!(
-        "ww_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let (head, _) = base.split('?').next().unwrap().rsplit_once('/').unwrap();
-    Some(format!("{head}/{name}"))
-}
+#[allow(unused_imports)]
+pub use wirewatch_store::testing::fresh_postgres_url;

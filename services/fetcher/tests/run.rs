@@ -236,6 +236,19 @@ async fn next(clock: &ManualClock, sub: &mut MemorySubscriber) -> Delivery {
         .expect("an event in time")
 }
 
+/// Stop a run and wait for it to end cleanly (within 5 s).
+async fn stop_run(
+    stop: &CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), FetcherError>>,
+) {
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("run stops promptly")
+        .unwrap()
+        .unwrap();
+}
+
 fn stories(msgs: &[Delivery]) -> Vec<RawStory> {
     msgs.iter()
         .filter(|d| d.topic == Topic::StoriesRaw)
@@ -263,12 +276,7 @@ async fn publishes_each_story_once_across_polls_and_restart() {
         served.lock().unwrap().not_modified >= 1
     })
     .await;
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops promptly")
-        .unwrap()
-        .unwrap();
+    stop_run(&stop, task).await;
     let got = stories(&drain(&mut sub).await);
     assert_eq!(got.len(), 3, "each story once");
     let titles: Vec<_> = got.iter().map(|s| s.title.as_str()).collect();
@@ -324,12 +332,7 @@ async fn publishes_each_story_once_across_polls_and_restart() {
         },
     )
     .await;
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops promptly")
-        .unwrap()
-        .unwrap();
+    stop_run(&stop, task).await;
     let msgs = drain(&mut sub).await;
     let got = stories(&msgs);
     assert_eq!(got.len(), 1, "only the new item: {got:?}");
@@ -381,12 +384,7 @@ async fn remembered_ids_are_bounded_and_items_still_listed_stay_published_once()
             })
             .await;
         }
-        stop.cancel();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("run stops promptly")
-            .unwrap()
-            .unwrap();
+        stop_run(&stop, task).await;
     }
     let got = stories(&drain(&mut sub).await);
     let mut ids: Vec<_> = got.iter().map(|s| s.guid.clone().unwrap()).collect();
@@ -445,12 +443,7 @@ async fn server_error_marks_feed_failing_then_recovered() {
         saw_story,
         "stories are published before the recovery is reported"
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops promptly")
-        .unwrap()
-        .unwrap();
+    stop_run(&stop, task).await;
 }
 
 /// Limits for loopback tests with a body cap.
@@ -556,12 +549,7 @@ async fn a_window_with_no_overlap_reports_missed_items() {
             && !l.ends_with(" 0")),
         "missed-items counter not incremented"
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("run stops promptly")
-        .unwrap()
-        .unwrap();
+    stop_run(&stop, task).await;
 }
 
 // ---- Redirects, address checks, per-host politeness: a small server with named routes.

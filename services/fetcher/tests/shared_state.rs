@@ -27,43 +27,9 @@ use wirewatch_runtime::bus::Subscriber;
 use wirewatch_runtime::stage::LoopOptions;
 use wirewatch_runtime::CancellationToken;
 
-/// The PostgreSQL server URL for tests, or `None` (after a loud SKIPPED line). Panics when
-/// `CI` is set: CI never skips real-service tests.
-fn pg_base_url() -> Option<String> {
-    match std::env::var("WIREWATCH_TEST_POSTGRES") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("WIREWATCH_TEST_POSTGRES is not set (run scripts/postgres.sh start)")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: fetcher state on PostgreSQL; set WIREWATCH_TEST_POSTGRES (scripts/postgres.sh start)"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh, empty database on the test server (tests run in parallel).
+/// A fresh database for one test (see `wirewatch_store::testing`).
 async fn fresh_state_url() -> Option<String> {
-    use sqlx::Connection;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let base = pg_base_url()?;
-    let name = format!(
-        "wf_{}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let (head, _) = base.split('?').next().unwrap().rsplit_once('/').unwrap();
-    Some(format!("{head}/{name}"))
+    wirewatch_store::testing::fresh_postgres_url("fetcher state on PostgreSQL").await
 }
 
 /// What a restart must find, on either back-end: with `url` (PostgreSQL) nothing is kept under

@@ -35,6 +35,7 @@ pub mod query;
 pub mod retention;
 mod rows;
 pub mod sink;
+pub mod testing;
 
 pub use api::api_router;
 pub use config::StoreConfig;

@@ -139,50 +139,12 @@ struct Db {
     dir: tempfile::TempDir,
 }
 
-/// The PostgreSQL server URL for tests, or `None` (after a loud SKIPPED line) when it is not
-/// configured. Panics when `CI` is set: CI never skips real-service tests.
-fn pg_base_url() -> Option<String> {
-    match std::env::var("WIREWATCH_TEST_POSTGRES") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("WIREWATCH_TEST_POSTGRES is not set (run scripts/postgres.sh start)")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: PostgreSQL store test; set WIREWATCH_TEST_POSTGRES (scripts/postgres.sh start)"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh, empty database on the test server, so tests run in parallel without sharing rows.
-async fn fresh_pg_database(base: &str) -> String {
-    use sqlx::Connection;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "wt_{}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let (head, _) = base.split('?').next().unwrap().rsplit_once('/').unwrap();
-    format!("{head}/{name}")
-}
-
 async fn open_with(kind: Kind, cfg: StoreConfig) -> Option<Db> {
     let dir = tempfile::tempdir().unwrap();
     let cfg = match kind {
         Kind::Sqlite => cfg,
         Kind::Postgres => StoreConfig {
-            url: Some(fresh_pg_database(&pg_base_url()?).await),
+            url: Some(wirewatch_store::testing::fresh_postgres_url("PostgreSQL store test").await?),
             ..cfg
         },
     };
