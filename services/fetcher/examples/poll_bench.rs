@@ -3,8 +3,8 @@
 //! A feed server on every loopback address (`0.0.0.0:port`, reached as `127.x.y.z`, so each
 //! feed can be its own host; this binary in `serve` mode, its own process) answers conditional
 //! GETs: 304 when the `If-None-Match` matches,
-//! otherwise 200 with a small RSS document and a new `ETag`; a share of the requests (`--change`)
-//! get a new item. Two runs over the same URLs, same run of the program:
+//! otherwise 200 with a small RSS document (the feed's newest 5 stories) and a new `ETag`; a
+//! share of the requests (`--change`) get a new story. Two runs over the same URLs, same run of the program:
 //!
 //! - **raw**: a bare reqwest loop issuing the same conditional GETs, `--concurrency` at once;
 //! - **fetcher**: `wirewatch_fetcher::run` (scheduler, per-host gate, state in SQLite, the
@@ -21,6 +21,9 @@
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 5000
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +43,9 @@ use wirewatch_runtime::bus::memory::MemoryBus;
 use wirewatch_runtime::bus::{SharedPublisher, Subscriber};
 use wirewatch_runtime::stage::LoopOptions;
 use wirewatch_runtime::CancellationToken;
+
+/// Stories in each feed document.
+const WINDOW: u32 = 5;
 
 struct Server {
     /// Current version of each feed.
@@ -67,9 +73,17 @@ async fn feed(State(s): State<Arc<Server>>, Path(id): Path<u32>, headers: Header
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let body = format!(
-        "<rss version=\"2.0\"><channel><title>f{id}</title><link>http://f{id}.example/</link><description>d</description><item><guid>urn:f{id}:{version}</guid><title>Story {version} of feed {id}</title><link>http://f{id}.example/{version}</link><description>Text of story {version}.</description><pubDate>Mon, 02 Jun 2025 10:00:00 GMT</pubDate></item></channel></rss>"
+    // The feed's window: its newest `WINDOW` stories, as a real feed keeps them (a change adds
+    // one, the oldest scrolls out), so a changed poll has one new item among known ones.
+    let mut body = format!(
+        "<rss version=\"2.0\"><channel><title>f{id}</title><link>http://f{id}.example/</link><description>d</description>"
     );
+    for v in (version.saturating_sub(WINDOW - 1).max(1)..=version).rev() {
+        body.push_str(&format!(
+            "<item><guid>urn:f{id}:{v}</guid><title>Story {v} of feed {id}</title><link>http://f{id}.example/{v}</link><description>Text of story {v}.</description><pubDate>Mon, 02 Jun 2025 10:00:00 GMT</pubDate></item>"
+        ));
+    }
+    body.push_str("</channel></rss>");
     (
         StatusCode::OK,
         [

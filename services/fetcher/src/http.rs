@@ -222,7 +222,8 @@ pub async fn fetch(
         url: url.to_string(),
         detail: format!("bad url: {e}"),
     })?;
-    let mut visited = vec![current.clone()];
+    // Every URL requested, once there is a redirect (no allocation on the common path).
+    let mut visited: Vec<Url> = Vec::new();
     let mut permanent = true;
     let mut resp = loop {
         check_literal(&current, limits)?;
@@ -258,6 +259,9 @@ pub async fn fetch(
                 detail: format!("redirect to a non-http location {next}"),
             });
         }
+        if visited.is_empty() {
+            visited.push(current.clone());
+        }
         if visited.contains(&next) {
             return Err(FetcherError::Io {
                 url: url.to_string(),
@@ -279,18 +283,18 @@ pub async fn fetch(
     };
     let moved_to = (visited.len() > 1 && permanent).then(|| current.clone());
     let status = resp.status();
-    let header_str = |h: &HeaderMap, name: header::HeaderName| {
+    fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
         h.get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim().to_string())
+            .map(str::trim)
             .filter(|s| !s.is_empty())
-    };
+    }
     let hints = {
         let h = resp.headers();
         ServerHints::parse(
-            header_str(h, header::CACHE_CONTROL).as_deref(),
-            header_str(h, header::EXPIRES).as_deref(),
-            header_str(h, header::DATE).as_deref(),
+            header_str(h, header::CACHE_CONTROL),
+            header_str(h, header::EXPIRES),
+            header_str(h, header::DATE),
             chrono::Utc::now(),
         )
     };
@@ -312,10 +316,10 @@ pub async fn fetch(
         return Err(too_large());
     }
     let validators = Validators {
-        etag: header_str(resp.headers(), header::ETAG),
-        last_modified: header_str(resp.headers(), header::LAST_MODIFIED),
+        etag: header_str(resp.headers(), header::ETAG).map(str::to_string),
+        last_modified: header_str(resp.headers(), header::LAST_MODIFIED).map(str::to_string),
     };
-    let charset = header_str(resp.headers(), header::CONTENT_TYPE).and_then(|ct| charset_of(&ct));
+    let charset = header_str(resp.headers(), header::CONTENT_TYPE).and_then(charset_of);
     let final_url = resp.url().clone();
     let mut bytes = Vec::with_capacity(
         resp.content_length()

@@ -102,8 +102,8 @@ pub(crate) async fn run_feeds(
     metrics::touch();
     let store = Store::open_at(data_dir, cfg.state_url.as_deref()).await?;
     let client = http::client(&cfg)?;
-    let mut tasks: Vec<Option<FeedTask>> = Vec::with_capacity(specs.len());
-    let mut hosts: Vec<String> = Vec::with_capacity(specs.len());
+    let mut tasks: Vec<Option<Box<FeedTask>>> = Vec::with_capacity(specs.len());
+    let mut hosts: Vec<Arc<str>> = Vec::with_capacity(specs.len());
     let mut statuses: HashMap<usize, FeedStatus> = HashMap::new();
     let mut index_of: HashMap<String, usize> = HashMap::new();
     let file_ids: HashSet<String> = specs.iter().map(|s| s.id.clone()).collect();
@@ -126,8 +126,8 @@ pub(crate) async fn run_feeds(
     for (task, host) in make_tasks(&store, &cfg, all).await? {
         statuses.insert(tasks.len(), task.row.status);
         index_of.insert(task.spec.id.clone(), tasks.len());
-        hosts.push(host);
-        tasks.push(Some(task));
+        hosts.push(host.into());
+        tasks.push(Some(Box::new(task)));
     }
     set_gauge(&statuses);
     if tasks.is_empty() {
@@ -155,20 +155,26 @@ pub(crate) async fn run_feeds(
     let now = clock.now();
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> =
         (0..tasks.len()).map(|i| Reverse((now, i))).collect();
-    // Each poll is its own task (at most `max_concurrent_fetches` of them): polls progress on
-    // every worker thread, and while the loop below awaits the database (registry checks),
-    // polls holding the pool's connections still finish and return them — inside the loop's
-    // own task they would wait for the loop, which waits for a connection.
-    let mut in_flight: JoinSet<PollOutput> = JoinSet::new();
+    // Polls run on `max_concurrent_fetches` long-lived worker tasks, not on the loop's own:
+    // they progress on every worker thread, and while the loop below awaits the database
+    // (registry checks), polls holding the pool's connections still finish and return them —
+    // inside the loop's task they would wait for the loop, which waits for a connection.
+    let mut workers = Workers::start(&ctx, max_in_flight);
 
     let reload_every = Duration::from_secs(ctx.cfg.registry_reload_secs.max(1));
     let mut next_reload = now + reload_every;
+    // The loop's timers and its shutdown signal live across iterations: re-creating them on
+    // every pass (once per completed poll) cost a timer registration and an allocation each.
+    let mut reload_sleep = clock.sleep_until(next_reload);
+    let mut due_sleep: Option<(Instant, crate::clock::Sleep)> = None;
+    let cancelled = shutdown.clone().cancelled_owned();
+    tokio::pin!(cancelled);
     // Feeds removed from the registry while their poll was in flight.
     let mut removed: HashSet<usize> = HashSet::new();
 
-    let result = loop {
+    let result = 'run: loop {
         let now = clock.now();
-        while in_flight.len() < max_in_flight {
+        while workers.has_idle() {
             match due.peek() {
                 Some(Reverse((at, _))) if *at <= now => {}
                 _ => break,
@@ -184,14 +190,16 @@ pub(crate) async fn run_feeds(
                 continue;
             }
             if let Some(task) = tasks.get_mut(idx).and_then(Option::take) {
-                let ctx = ctx.clone();
-                let busy = clock.busy();
-                in_flight.spawn(async move {
-                    let _busy = busy;
-                    let mut task = task;
-                    let res = poll_feed(&ctx, &mut task).await;
-                    (idx, host, task, res)
-                });
+                let job = Job {
+                    idx,
+                    host,
+                    task,
+                    push: None,
+                    busy: clock.busy(),
+                };
+                if let Err(e) = workers.launch(job) {
+                    break 'run Err(e);
+                }
             } else {
                 gate.finish(&host, now);
                 if pushing.contains(&idx) {
@@ -201,12 +209,19 @@ pub(crate) async fn run_feeds(
             }
         }
         let next_due = due.peek().map(|Reverse((at, _))| *at);
-        let can_launch = next_due.is_some() && in_flight.len() < max_in_flight;
+        let can_launch = next_due.is_some() && workers.has_idle();
+        // The due timer follows the earliest deadline, and exists only while a poll could
+        // start at it (a stale one would keep a manual clock from ever being idle).
+        let wanted = next_due.filter(|_| can_launch);
+        if due_sleep.as_ref().map(|(at, _)| *at) != wanted {
+            due_sleep = wanted.map(|at| (at, clock.sleep_until(at)));
+        }
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break Ok(()),
-            _ = clock.sleep_until(next_reload) => {
+            () = &mut cancelled => break Ok(()),
+            () = &mut reload_sleep => {
                 next_reload = clock.now() + reload_every;
+                reload_sleep = clock.sleep_until(next_reload);
                 match ctx.store.registry_signature().await {
                     Ok(sig) if sig != registry_sig => {
                         // Again the signature before the rows sync_registry reads.
@@ -235,13 +250,10 @@ pub(crate) async fn run_feeds(
                     }
                     continue;
                 };
-                launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now);
+                launch_push(&ctx, &mut gate, &mut pushing, &mut workers, &hosts, idx, task, p, now);
             }
-            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let (idx, host, task, res) = match joined {
-                    Ok(done) => done,
-                    Err(e) => break Err(task_failed(&e)),
-                };
+            Some(done) = workers.done.recv() => {
+                let Done { idx, host, task, res, .. } = workers.returned(done);
                 let now = clock.now();
                 gate.finish(&host, now);
                 pushing.remove(&idx);
@@ -268,14 +280,14 @@ pub(crate) async fn run_feeds(
                         }
                         if report.moved {
                             if let Some(h) = hosts.get_mut(idx) {
-                                *h = host_of(&task.spec.url);
+                                *h = host_of(&task.spec.url).into();
                             }
                         }
                         if report.reschedule {
                             due.push(Reverse((now + delay, idx)));
                         }
                         match waiting.get_mut(&idx).and_then(std::collections::VecDeque::pop_front) {
-                            Some(p) => launch_push(&ctx, &mut gate, &mut pushing, &mut in_flight, &hosts, idx, task, p, now),
+                            Some(p) => launch_push(&ctx, &mut gate, &mut pushing, &mut workers, &hosts, idx, task, p, now),
                             None => {
                                 waiting.remove(&idx);
                                 if let Some(slot) = tasks.get_mut(idx) {
@@ -287,23 +299,215 @@ pub(crate) async fn run_feeds(
                     Err(e) => break Err(e),
                 }
             }
-            _ = sleep_until_opt(&*clock, next_due), if can_launch => {}
+            Some(ended) = workers.tasks.join_next() => {
+                if let Err(e) = workers.ended(ended) {
+                    break Err(e);
+                }
+            }
+            () = wait_opt(due_sleep.as_mut().map(|(_, s)| s)), if can_launch => {
+                due_sleep = None;
+            }
         }
     };
-    if result.is_ok() {
+    let result = match result {
         // Let in-flight polls finish their current publish (they stop fetching on shutdown).
-        while let Some(joined) = in_flight.join_next().await {
-            joined.map_err(|e| task_failed(&e))?.3?;
-        }
-    }
-    drop(in_flight);
+        Ok(()) => workers.drain().await,
+        Err(e) => Err(e),
+    };
+    // Dropping the workers aborts whatever still runs (after an error).
+    drop(workers);
     ctx.store.close().await;
     tracing::info!(stage = STAGE, "fetcher stopped");
     result
 }
 
-/// What a poll or a pushed document's publication returns: (index, host, task, outcome).
-type PollOutput = (usize, String, FeedTask, Result<PollReport, FetcherError>);
+/// A poll, or the publication of a pushed document, handed to a worker.
+struct Job {
+    idx: usize,
+    host: Arc<str>,
+    task: Box<FeedTask>,
+    /// `None`: poll the feed; `Some`: publish this pushed document.
+    push: Option<Push>,
+    /// Held until the job is done (a [`crate::clock::ManualClock`] is not settled before).
+    busy: crate::clock::Busy,
+}
+
+/// A finished job: the feed's task back, with the outcome.
+struct Done {
+    /// The worker that ran it (`None`: a pushed document's own task).
+    worker: Option<usize>,
+    idx: usize,
+    host: Arc<str>,
+    task: Box<FeedTask>,
+    res: Result<PollReport, FetcherError>,
+}
+
+/// What a task of [`Workers::tasks`] was.
+enum Role {
+    Worker,
+    Push,
+}
+
+/// The polls in flight: a fixed set of long-lived worker tasks, each running one job at a
+/// time. A poll is a message to an idle worker and one back, not a task spawned per poll:
+/// at 10,000 feeds the spawn (allocating and moving the poll's whole future into a new task)
+/// and the join were a large share of a 304's cost. Pushed documents (rare) get a task each,
+/// so a burst of pushes never waits for a free worker.
+struct Workers {
+    jobs: Vec<tokio::sync::mpsc::Sender<Job>>,
+    idle: Vec<usize>,
+    /// Push tasks not yet done.
+    pushes: usize,
+    done: tokio::sync::mpsc::Receiver<Done>,
+    done_tx: tokio::sync::mpsc::Sender<Done>,
+    tasks: JoinSet<Role>,
+}
+
+impl Workers {
+    fn start(ctx: &Arc<Ctx>, n: usize) -> Self {
+        let n = n.max(1);
+        let (done_tx, done) = tokio::sync::mpsc::channel(n);
+        let mut tasks = JoinSet::new();
+        let mut jobs = Vec::with_capacity(n);
+        for w in 0..n {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tasks.spawn(worker(w, ctx.clone(), rx, done_tx.clone()));
+            jobs.push(tx);
+        }
+        Self {
+            jobs,
+            idle: (0..n).rev().collect(),
+            pushes: 0,
+            done,
+            done_tx,
+            tasks,
+        }
+    }
+
+    fn has_idle(&self) -> bool {
+        !self.idle.is_empty()
+    }
+
+    /// Jobs handed out and not yet returned.
+    fn in_flight(&self) -> usize {
+        self.jobs.len() - self.idle.len() + self.pushes
+    }
+
+    /// Hand `job` to an idle worker (the caller checked [`Self::has_idle`]).
+    fn launch(&mut self, job: Job) -> Result<(), FetcherError> {
+        let sent = match self.idle.pop() {
+            Some(w) => self.jobs.get(w).map(|tx| tx.try_send(job).is_ok()),
+            None => None,
+        };
+        match sent {
+            Some(true) => Ok(()),
+            _ => Err(FetcherError::Io {
+                url: String::new(),
+                detail: "no poll worker took the job (a worker stopped)".into(),
+            }),
+        }
+    }
+
+    /// Publish a pushed document on a task of its own.
+    fn launch_push(&mut self, ctx: &Arc<Ctx>, job: Job) {
+        self.pushes += 1;
+        let (ctx, done) = (ctx.clone(), self.done_tx.clone());
+        self.tasks.spawn(async move {
+            let Job {
+                idx,
+                host,
+                mut task,
+                push,
+                busy,
+            } = job;
+            let res = match push {
+                Some(p) => publish_push(&ctx, &mut task, p).await,
+                None => poll_feed(&ctx, &mut task, ctx.shutdown.cancelled()).await,
+            };
+            drop(busy);
+            let _ = done
+                .send(Done {
+                    worker: None,
+                    idx,
+                    host,
+                    task,
+                    res,
+                })
+                .await;
+            Role::Push
+        });
+    }
+
+    /// Book `done`'s worker (or push task) as free again.
+    fn returned(&mut self, done: Done) -> Done {
+        match done.worker {
+            Some(w) => self.idle.push(w),
+            None => self.pushes = self.pushes.saturating_sub(1),
+        }
+        done
+    }
+
+    /// A task of [`Self::tasks`] ended: fine for a push's, an error for a worker (they run
+    /// until the workers are dropped) or a panic.
+    fn ended(&mut self, ended: Result<Role, tokio::task::JoinError>) -> Result<(), FetcherError> {
+        match ended {
+            Ok(Role::Push) => Ok(()),
+            Ok(Role::Worker) => Err(FetcherError::Io {
+                url: String::new(),
+                detail: "a poll worker stopped".into(),
+            }),
+            Err(e) => Err(task_failed(&e)),
+        }
+    }
+
+    /// Wait for every job in flight (the first error wins).
+    async fn drain(&mut self) -> Result<(), FetcherError> {
+        while self.in_flight() > 0 {
+            tokio::select! {
+                Some(done) = self.done.recv() => self.returned(done).res.map(|_| ())?,
+                Some(ended) = self.tasks.join_next() => self.ended(ended)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A worker: runs the jobs it is handed, one at a time, until its channel closes. The poll's
+/// future lives inside the worker's own, so a poll allocates no task.
+async fn worker(
+    id: usize,
+    ctx: Arc<Ctx>,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+    done: tokio::sync::mpsc::Sender<Done>,
+) -> Role {
+    let cancelled = ctx.shutdown.clone().cancelled_owned();
+    tokio::pin!(cancelled);
+    while let Some(job) = jobs.recv().await {
+        let Job {
+            idx,
+            host,
+            mut task,
+            push,
+            busy,
+        } = job;
+        let res = match push {
+            None => poll_feed(&ctx, &mut task, cancelled.as_mut()).await,
+            Some(p) => publish_push(&ctx, &mut task, p).await,
+        };
+        drop(busy);
+        let done_msg = Done {
+            worker: Some(id),
+            idx,
+            host,
+            task,
+            res,
+        };
+        if done.send(done_msg).await.is_err() {
+            break;
+        }
+    }
+    Role::Worker
+}
 
 /// A poll task that panicked (a bug): fatal, as a panic of the loop itself would be.
 fn task_failed(e: &tokio::task::JoinError) -> FetcherError {
@@ -320,6 +524,13 @@ async fn recv_opt(rx: &mut Option<tokio::sync::mpsc::Receiver<Push>>) -> Option<
     }
 }
 
+async fn wait_opt(sleep: Option<&mut crate::clock::Sleep>) {
+    match sleep {
+        Some(s) => s.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Pushed documents kept per busy feed.
 const MAX_WAITING_PUSHES: usize = 8;
 
@@ -331,24 +542,27 @@ fn launch_push(
     ctx: &Arc<Ctx>,
     gate: &mut HostGate,
     pushing: &mut HashSet<usize>,
-    in_flight: &mut JoinSet<PollOutput>,
-    hosts: &[String],
+    workers: &mut Workers,
+    hosts: &[Arc<str>],
     idx: usize,
-    task: FeedTask,
+    task: Box<FeedTask>,
     p: Push,
     now: Instant,
 ) {
     pushing.insert(idx);
-    let ctx = ctx.clone();
-    let host = hosts.get(idx).cloned().unwrap_or_default();
+    let host = hosts.get(idx).cloned().unwrap_or_else(|| Arc::from(""));
     gate.hold(&host, now);
     let busy = ctx.clock.busy();
-    in_flight.spawn(async move {
-        let _busy = busy;
-        let mut task = task;
-        let res = publish_push(&ctx, &mut task, p).await;
-        (idx, host, task, res)
-    });
+    workers.launch_push(
+        ctx,
+        Job {
+            idx,
+            host,
+            task,
+            push: Some(p),
+            busy,
+        },
+    );
 }
 
 /// Publish the new stories of a document the feed's hub pushed (the same seen-ids as polls).
@@ -438,8 +652,8 @@ async fn sync_registry(
     ctx: &Ctx,
     file_ids: &HashSet<String>,
     index_of: &mut HashMap<String, usize>,
-    tasks: &mut Vec<Option<FeedTask>>,
-    hosts: &mut Vec<String>,
+    tasks: &mut Vec<Option<Box<FeedTask>>>,
+    hosts: &mut Vec<Arc<str>>,
     statuses: &mut HashMap<usize, FeedStatus>,
     removed: &mut HashSet<usize>,
     due: &mut BinaryHeap<Reverse<(Instant, usize)>>,
@@ -480,8 +694,8 @@ async fn sync_registry(
         let idx = tasks.len();
         statuses.insert(idx, task.row.status);
         index_of.insert(id.clone(), idx);
-        hosts.push(host);
-        tasks.push(Some(task));
+        hosts.push(host.into());
+        tasks.push(Some(Box::new(task)));
         due.push(Reverse((ctx.clock.now(), idx)));
         tracing::info!(stage = STAGE, feed = %id, "feed added from the registry");
     }
@@ -493,13 +707,6 @@ fn host_of(url: &str) -> String {
     Url::parse(url)
         .map(|u| schedule::host_key(&u))
         .unwrap_or_else(|_| url.to_string())
-}
-
-async fn sleep_until_opt(clock: &dyn Clock, at: Option<Instant>) {
-    match at {
-        Some(at) => clock.sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn set_gauge(statuses: &HashMap<usize, FeedStatus>) {
@@ -515,10 +722,15 @@ fn set_gauge(statuses: &HashMap<usize, FeedStatus>) {
 /// Poll one feed once. Returns the delay before its next poll and whether the server
 /// throttled it, or a fatal error (the bus refused a record for good). Feed failures are not
 /// errors here: they are recorded, reported and backed off.
-async fn poll_feed(ctx: &Ctx, task: &mut FeedTask) -> Result<PollReport, FetcherError> {
+/// Poll `task`'s feed; `cancelled` (shutdown) interrupts the fetch.
+async fn poll_feed(
+    ctx: &Ctx,
+    task: &mut FeedTask,
+    cancelled: impl std::future::Future<Output = ()>,
+) -> Result<PollReport, FetcherError> {
     let mut throttled = None;
     let before = task.spec.url.clone();
-    let delay = poll_once(ctx, task, &mut throttled).await?;
+    let delay = poll_once(ctx, task, &mut throttled, cancelled).await?;
     let moved = before != task.spec.url;
     Ok(PollReport {
         delay,
@@ -532,12 +744,13 @@ async fn poll_once(
     ctx: &Ctx,
     task: &mut FeedTask,
     throttled: &mut Option<Option<Duration>>,
+    cancelled: impl std::future::Future<Output = ()>,
 ) -> Result<Duration, FetcherError> {
     let m = metrics::get();
     let start = Instant::now();
     let fetched = tokio::select! {
         r = fetch_and_parse(ctx, task) => r,
-        _ = ctx.shutdown.cancelled() => return Ok(Duration::ZERO),
+        () = cancelled => return Ok(Duration::ZERO),
     };
     let fetched = match fetched {
         Ok(f) => {
@@ -562,22 +775,19 @@ async fn poll_once(
             Err(e)
         }
     };
-    m.fetch_seconds
-        .with_label_values(&[STAGE])
-        .observe(start.elapsed().as_secs_f64());
+    let hot = metrics::hot();
+    hot.fetch_seconds.observe(start.elapsed().as_secs_f64());
     let request = metrics::request_outcome(fetched.as_ref().map(Option::is_some));
-    m.requests.with_label_values(&[STAGE, request]).inc();
+    hot.request(request);
     let outcome = match fetched {
         Ok(None) => {
-            m.fetches.with_label_values(&[STAGE, "not_modified"]).inc();
+            hot.fetch("not_modified");
             tracing::debug!(stage = STAGE, feed = %task.spec.id, "not modified");
             Ok(())
         }
         Ok(Some((info, stories, validators))) => {
-            m.fetches.with_label_values(&[STAGE, "ok"]).inc();
-            m.items_per_fetch
-                .with_label_values(&[STAGE])
-                .observe(info.items as f64);
+            hot.fetch("ok");
+            hot.items_per_fetch.observe(info.items as f64);
             let returned = stories.len();
             let dates: Vec<_> = stories
                 .iter()
@@ -632,7 +842,7 @@ async fn poll_once(
             }
         }
         Err(e) => {
-            m.fetches.with_label_values(&[STAGE, "error"]).inc();
+            hot.fetch("error");
             Err(e)
         }
     };
@@ -879,10 +1089,7 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
             next = next.max(relaxed.min(task.policy.max));
         }
     }
-    metrics::get()
-        .poll_interval
-        .with_label_values(&[STAGE])
-        .observe(next.as_secs_f64());
+    metrics::hot().poll_interval.observe(next.as_secs_f64());
     checkpoint(ctx, task, true, next).await;
     Ok(next)
 }

@@ -41,13 +41,16 @@ impl ServerHints {
                 .map(Duration::from_secs)
             })
         });
-        let base = date
-            .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or(now);
+        // `Date` matters only against an `Expires` (parsed only then: most answers have none).
         let expires_in = expires
             .and_then(|e| DateTime::parse_from_rfc2822(e.trim()).ok())
-            .map(|e| (e.with_timezone(&Utc) - base).num_seconds())
+            .map(|e| {
+                let base = date
+                    .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or(now);
+                (e.with_timezone(&Utc) - base).num_seconds()
+            })
             .filter(|s| *s > 0)
             .map(|s| Duration::from_secs(s as u64));
         Self {
