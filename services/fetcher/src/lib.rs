@@ -44,6 +44,7 @@ pub mod registry;
 pub mod schedule;
 pub mod state;
 pub mod websub;
+pub mod writer;
 
 use std::path::Path;
 

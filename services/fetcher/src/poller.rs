@@ -30,8 +30,9 @@ use crate::http::{self, FetchOutcome};
 use crate::metrics::{self, STAGE};
 use crate::parse::{parse_feed_with_charset, FeedInfo};
 use crate::schedule::{self, FeedHints, HostGate, IntervalPolicy, Throttle};
-use crate::state::{status_str, FeedRow, Store};
+use crate::state::{status_str, FeedRow, Store, Write};
 use crate::websub::{self, Push, WebSub};
+use crate::writer::Writer;
 
 /// Longest error text carried in a `FeedHealth` event.
 const MAX_ERROR_BYTES: usize = 1024;
@@ -45,6 +46,8 @@ struct Ctx {
     shutdown: CancellationToken,
     websub: Option<Arc<WebSub>>,
     clock: Arc<dyn Clock>,
+    /// Seen ids and feed rows go through the group commit.
+    writer: Writer,
 }
 
 /// One feed's schedule and state, owned by whichever poll runs it.
@@ -139,6 +142,7 @@ pub(crate) async fn run_feeds(
     let ctx = Arc::new(Ctx {
         cfg,
         client,
+        writer: Writer::start(store.clone()),
         store,
         publisher,
         opts,
@@ -948,7 +952,7 @@ async fn moved(ctx: &Ctx, task: &mut FeedTask, to: &Url) -> Result<bool, Fetcher
     tracing::info!(stage = STAGE, feed = %task.spec.id, from = %from, to = %to, "feed moved permanently; polling the new URL");
     task.spec.url = to.to_string();
     task.row.url = to.to_string();
-    if let Err(e) = ctx.store.save(&task.spec.id, &task.row, None).await {
+    if let Err(e) = save_row(ctx, task, None).await {
         record_error(&e);
         tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save the feed's new URL");
     }
@@ -1006,7 +1010,44 @@ async fn publish_new(
     ctx: &Ctx,
     task: &mut FeedTask,
     info: &FeedInfo,
+    stories: Vec<RawStory>,
+) -> Result<Published, FetcherError> {
+    let mut delivered = Vec::new();
+    let result = publish_each(ctx, task, info, stories, &mut delivered).await;
+    // Remembered once per document, whatever stopped the publishing: a crash before this
+    // commit publishes them again at the next poll (at least once), never loses them.
+    let new = delivered.len() as u64;
+    if !delivered.is_empty() {
+        ctx.writer
+            .write(Write::Seen {
+                feed: task.spec.id.clone(),
+                ids: delivered,
+            })
+            .await?;
+    }
+    let seen = task.seen.get_or_insert_with(SeenIds::default);
+    seen.rows += new;
+    // The database keeps the newest `seen_per_feed`; trimmed only once it holds more.
+    let bound = ctx.cfg.seen_per_feed.max(1) as u64;
+    if seen.rows > bound {
+        ctx.writer
+            .write(Write::Trim {
+                feed: task.spec.id.clone(),
+                keep: ctx.cfg.seen_per_feed,
+            })
+            .await?;
+        seen.rows = bound;
+    }
+    result
+}
+
+/// Publish the stories not seen before, oldest first; the ids delivered go to `delivered`.
+async fn publish_each(
+    ctx: &Ctx,
+    task: &mut FeedTask,
+    info: &FeedInfo,
     mut stories: Vec<RawStory>,
+    delivered: &mut Vec<String>,
 ) -> Result<Published, FetcherError> {
     let feed_id = &task.spec.id;
     let seen = task.seen.get_or_insert_with(SeenIds::default);
@@ -1015,47 +1056,54 @@ async fn publish_new(
     }
     // Feeds list newest first; publishing oldest first keeps the bus roughly in time order.
     stories.reverse();
-    let mut published = 0;
     let mut window = Vec::with_capacity(stories.len().min(MAX_WINDOW));
     for story in stories {
         if ctx.shutdown.is_cancelled() {
             return Ok(Published::Interrupted);
         }
         let key = SeenIds::key(&story.id);
-        let known = seen.window.contains(&key) || ctx.store.is_seen(feed_id, &story.id).await?;
+        let known = seen.window.contains(&key)
+            || delivered.contains(&story.id)
+            || ctx.store.is_seen(feed_id, &story.id).await?;
         if !known {
             let rec = Record::event(&story, STAGE).map_err(|e| FetcherError::Bus {
                 detail: e.to_string(),
             })?;
-            let delivered =
-                publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
-                    .await
-                    .map_err(|e| FetcherError::Bus {
-                        detail: e.to_string(),
-                    })?;
-            if !delivered {
+            let sent = publish_with_retry(&ctx.publisher, rec, &ctx.opts, &ctx.shutdown, STAGE)
+                .await
+                .map_err(|e| FetcherError::Bus {
+                    detail: e.to_string(),
+                })?;
+            if !sent {
                 return Ok(Published::Interrupted);
             }
-            ctx.store.mark_seen(feed_id, &story.id).await?;
-            seen.rows += 1;
+            delivered.push(story.id);
             metrics::get()
                 .stories_published
                 .with_label_values(&[STAGE])
                 .inc();
-            published += 1;
         }
         if window.len() < MAX_WINDOW {
             window.push(key);
         }
     }
     seen.window = window;
-    // The database keeps the newest `seen_per_feed`; trimmed only once it holds more.
-    let bound = ctx.cfg.seen_per_feed.max(1) as u64;
-    if seen.rows > bound {
-        ctx.store.trim_seen(feed_id, ctx.cfg.seen_per_feed).await?;
-        seen.rows = bound;
-    }
-    Ok(Published::All(published))
+    Ok(Published::All(delivered.len()))
+}
+
+/// Save `task`'s row (through the group commit).
+async fn save_row(
+    ctx: &Ctx,
+    task: &FeedTask,
+    last_error: Option<String>,
+) -> Result<(), FetcherError> {
+    ctx.writer
+        .write(Write::Row {
+            feed: task.spec.id.clone(),
+            row: task.row.clone(),
+            last_error,
+        })
+        .await
 }
 
 async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherError> {
@@ -1073,7 +1121,7 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         tracing::info!(stage = STAGE, feed = %task.spec.id, "feed recovered");
     }
     if task.saved.as_ref() != Some(&task.row) {
-        match ctx.store.save(&task.spec.id, &task.row, None).await {
+        match save_row(ctx, task, None).await {
             Ok(()) => task.saved = Some(task.row.clone()),
             Err(e) => {
                 record_error(&e);
@@ -1165,7 +1213,7 @@ async fn on_failure(
     let msg = truncate(e.to_string(), MAX_ERROR_BYTES);
     task.saved = None;
     checkpoint(ctx, task, false, delay).await;
-    if let Err(se) = ctx.store.save(&task.spec.id, &task.row, Some(&msg)).await {
+    if let Err(se) = save_row(ctx, task, Some(msg)).await {
         record_error(&se);
         tracing::error!(stage = STAGE, feed = %task.spec.id, error = %se, "cannot save feed state");
     }

@@ -234,6 +234,38 @@ macro_rules! save_query {
     };
 }
 
+/// Keep the newest `$2 + 1` seen ids of feed `$1`.
+const TRIM_SQL: &str = "DELETE FROM seen WHERE feed_id = $1 AND seq < (
+    SELECT seq FROM seen WHERE feed_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)";
+
+/// A change to the state, applied with others in one transaction by [`Store::apply`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Remember that `ids` of `feed` were delivered (only after the bus confirmed them).
+    Seen {
+        /// Feed id.
+        feed: String,
+        /// Story ids.
+        ids: Vec<String>,
+    },
+    /// Persist `feed`'s row (with its last error).
+    Row {
+        /// Feed id.
+        feed: String,
+        /// The row.
+        row: FeedRow,
+        /// The error of the last failed poll, if it failed.
+        last_error: Option<String>,
+    },
+    /// Keep only the `keep` newest seen ids of `feed`.
+    Trim {
+        /// Feed id.
+        feed: String,
+        /// Ids kept.
+        keep: usize,
+    },
+}
+
 /// Which SQL dialect a statement of [`SCHEMA`] is made for.
 fn schema_sql(stmt: &str, postgres: bool) -> String {
     let (seq, int) = if postgres {
@@ -293,7 +325,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             // A local file, not a network peer: a ping before each query only cost a round
             // trip to the connection's thread (a tenth of the database's time at 10,000 feeds).
             .test_before_acquire(false)
@@ -361,6 +393,11 @@ impl Store {
             pool: Pool::Postgres(pool),
             path,
         })
+    }
+
+    /// The SQLite file, or the PostgreSQL URL without its password (named in errors).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn err(&self, what: &str, e: sqlx::Error) -> FetcherError {
@@ -709,6 +746,48 @@ impl Store {
         .map_err(|e| self.err("registry", e))
     }
 
+    /// Apply `writes` in one transaction (all or none): the poller's group commit (see
+    /// [`crate::writer`]) — one commit for the writes of many polls instead of one each.
+    pub async fn apply(&self, writes: &[Write]) -> Result<(), FetcherError> {
+        let now = Utc::now().to_rfc3339();
+        on_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            for w in writes {
+                match w {
+                    Write::Seen { feed, ids } => {
+                        // One statement per 300 ids (900 parameters: within SQLite's limit).
+                        for chunk in ids.chunks(300) {
+                            let mut q = sqlx::QueryBuilder::new(
+                                "INSERT INTO seen (feed_id, story_id, seen_at) ",
+                            );
+                            q.push_values(chunk, |mut b, id| {
+                                b.push_bind(feed).push_bind(id).push_bind(&now);
+                            });
+                            q.push(" ON CONFLICT (feed_id, story_id) DO NOTHING");
+                            q.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    Write::Row { feed, row, last_error } => {
+                        save_query!(feed, row, last_error.as_deref())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Write::Trim { feed, keep } => {
+                        let keep = i64::try_from((*keep).max(1)).unwrap_or(i64::MAX);
+                        sqlx::query(TRIM_SQL)
+                            .bind(feed)
+                            .bind(keep - 1)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            tx.commit().await
+        }
+        .await)
+        .map_err(|e| self.err(&format!("write {} state changes", writes.len()), e))
+    }
+
     /// Whether `story_id` of `feed_id` was published already.
     pub async fn is_seen(&self, feed_id: &str, story_id: &str) -> Result<bool, FetcherError> {
         let hit: Option<String> = on_pool!(self, p => sqlx::query_scalar(
@@ -741,10 +820,7 @@ impl Store {
     /// Keep only the `keep` most recently inserted ids of `feed_id`.
     pub async fn trim_seen(&self, feed_id: &str, keep: usize) -> Result<(), FetcherError> {
         let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
-        on_pool!(self, p => sqlx::query(
-            "DELETE FROM seen WHERE feed_id = $1 AND seq < (
-               SELECT seq FROM seen WHERE feed_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
-        )
+        on_pool!(self, p => sqlx::query(TRIM_SQL)
         .bind(feed_id)
         .bind(keep - 1)
         .execute(p)
