@@ -155,6 +155,11 @@ impl Subscriber for MemorySubscriber {
             let m = self.rx.try_recv().ok();
             return Ok(self.counted(m));
         }
+        // A record already queued needs no wait (and no shutdown listener registered and
+        // dropped again for each one).
+        if let Ok(m) = self.rx.try_recv() {
+            return Ok(self.counted(Some(m)));
+        }
         let m = tokio::select! {
             m = self.rx.recv() => m,
             _ = shutdown.cancelled() => self.rx.try_recv().ok(),
