@@ -147,6 +147,15 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// Sum of `metric` over its series in the process's registry.
+fn metric_sum(metric: &str) -> f64 {
+    wirewatch_runtime::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn fetches_total() -> f64 {
     wirewatch_runtime::metrics::render()
         .lines()
@@ -155,26 +164,38 @@ fn fetches_total() -> f64 {
         .sum()
 }
 
-async fn raw(urls: &[String], concurrency: usize, secs: u64) -> f64 {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+async fn raw(urls: &[String], concurrency: usize, secs: u64, fetchers_client: bool) -> f64 {
+    let client = if fetchers_client {
+        // The fetcher's own client (timeouts, default headers, decompression, pool limits):
+        // how much of the gap is the client's configuration, not the fetcher.
+        wirewatch_fetcher::http::client(&FetcherConfig {
+            allow_private_addresses: true,
+            ..FetcherConfig::default()
+        })
+        .unwrap()
+    } else {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
     let etags: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
     let done = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(2 + secs);
     let measure_from = Instant::now() + Duration::from_secs(2);
     let counted = Arc::new(AtomicU64::new(0));
+    let busy_us = Arc::new(AtomicU64::new(0));
     let n = urls.len();
     let next = Arc::new(AtomicU64::new(0));
     futures::stream::iter(0..concurrency)
         .for_each_concurrent(concurrency, |_| {
-            let (client, etags, done, counted, next) = (
+            let (client, etags, done, counted, next, busy_us) = (
                 client.clone(),
                 etags.clone(),
                 done.clone(),
                 counted.clone(),
                 next.clone(),
+                busy_us.clone(),
             );
             async move {
                 while Instant::now() < stop_at {
@@ -183,6 +204,7 @@ async fn raw(urls: &[String], concurrency: usize, secs: u64) -> f64 {
                     if let Some(e) = etags.lock().unwrap().get(&i) {
                         req = req.header(header::IF_NONE_MATCH, e.clone());
                     }
+                    let t0 = Instant::now();
                     let Ok(resp) = req.send().await else { continue };
                     if let Some(e) = resp
                         .headers()
@@ -195,11 +217,16 @@ async fn raw(urls: &[String], concurrency: usize, secs: u64) -> f64 {
                     done.fetch_add(1, Ordering::Relaxed);
                     if Instant::now() >= measure_from {
                         counted.fetch_add(1, Ordering::Relaxed);
+                        busy_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
                     }
                 }
             }
         })
         .await;
+    println!(
+        "  raw: {:.1} requests in flight on average (of {concurrency})",
+        busy_us.load(Ordering::Relaxed) as f64 / 1e6 / secs as f64
+    );
     counted.load(Ordering::Relaxed) as f64 / secs as f64
 }
 
@@ -276,8 +303,13 @@ async fn fetcher(
     );
     let rss = rss_kb();
     let before = fetches_total();
+    let busy_before = metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let polls = (fetches_total() - before) / secs as f64;
+    // Little's law: seconds spent in fetches per second = fetches in flight on average.
+    let in_flight =
+        (metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum") - busy_before) / secs as f64;
+    println!("  fetcher: {in_flight:.1} fetches in flight on average (of {concurrency})");
     stop.cancel();
     task.await.unwrap().unwrap();
     drain.await.unwrap();
@@ -383,13 +415,14 @@ async fn main() {
             // Raw before and after the fetcher, in every round: the machine's speed drifts
             // (a shared VM), and the ratio is taken against the mean of the two.
             let rounds = arg(&args, "--rounds", 3).max(1);
+            let fetchers_client = args.iter().any(|a| a == "--fetchers-client");
             let mut ratios = Vec::new();
             for round in 1..=rounds {
-                let before = raw(&urls, concurrency, secs).await;
+                let before = raw(&urls, concurrency, secs, fetchers_client).await;
                 println!("  round {round}: raw reqwest loop {before:.0} conditional GETs/s");
                 let (f, _) = fetcher(&urls, concurrency, secs, 1, speed).await;
                 println!("  round {round}: fetcher {f:.0} polls/s");
-                let after = raw(&urls, concurrency, secs).await;
+                let after = raw(&urls, concurrency, secs, fetchers_client).await;
                 let r = (before + after) / 2.0;
                 println!(
                     "  round {round}: raw reqwest loop {after:.0} conditional GETs/s; fetcher = {:.2}x raw (load {})",

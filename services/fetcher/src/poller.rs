@@ -1,5 +1,5 @@
 //! The polling loop: a schedule of due feeds (one binary heap), at most
-//! `max_concurrent_fetches` polls in flight (a task per poll in flight, none per feed), each
+//! `max_concurrent_fetches` polls in flight (run by as many long-lived workers), each
 //! host (registrable domain) gated by [`HostGate`] — its own concurrency limit and spacing,
 //! and a pause when several of its feeds are throttled. Each poll fetches, parses, publishes
 //! the new stories, records health, and picks the feed's next interval from its publishing
