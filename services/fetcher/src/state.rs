@@ -324,6 +324,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
+        // One connection: SQLite writes one at a time anyway, and with several, each commit
+        // invalidated the others' page caches (pages read again from the file on the next
+        // query). The poller's writes are grouped into shared commits (`crate::writer`).
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             // A local file, not a network peer: a ping before each query only cost a round
