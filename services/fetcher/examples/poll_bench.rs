@@ -12,6 +12,8 @@
 //!   second, politeness on (2 per host, 1 s spacing: one feed per host here, so it never binds),
 //!   on a clock running `--speed` times faster (default 4: see [`FastClock`]).
 //!
+//! `clients` mode runs only the raw loop, with the bare client and with the fetcher's own
+//! (`wirewatch_fetcher::http::client`), alternating: what the client's settings cost.
 //! The polls per second of each are counted over the same window after a warm-up. Each
 //! round runs raw, fetcher, raw again (the fetcher is compared with the mean of the two
 //! raws: the machine's speed drifts); `--rounds` rounds (default 3), the median reported. `memory`
@@ -21,6 +23,7 @@
 //! ```text
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 10 --rounds 3
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 5000
+//! cargo run --release -p wirewatch-fetcher --example poll_bench -- clients --feeds 10000 --secs 5
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -400,6 +403,24 @@ async fn main() {
             .join(" ")
     };
     match mode.as_str() {
+        "clients" => {
+            // The bare client against the fetcher's, alternating, same URLs: what the
+            // fetcher's client settings cost before any of its own work.
+            let rounds = arg(&args, "--rounds", 3).max(1);
+            let mut ratios = Vec::new();
+            for round in 1..=rounds {
+                let bare = raw(&urls, concurrency, secs, false).await;
+                let own = raw(&urls, concurrency, secs, true).await;
+                println!("  round {round}: bare client {bare:.0}/s, fetcher's client {own:.0}/s = {:.2}x", own / bare);
+                ratios.push(own / bare);
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "clients: the fetcher's client = {:.2}x the bare one (median of {rounds}: {:?})",
+                ratios[ratios.len() / 2],
+                ratios
+            );
+        }
         "memory" => {
             let base = rss_kb();
             let (_, rss) = fetcher(&urls, concurrency, 2, 900, speed).await;
