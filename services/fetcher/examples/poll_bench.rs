@@ -239,7 +239,7 @@ async fn fetcher(
     secs: u64,
     interval: u64,
     speed: u32,
-) -> (f64, u64) {
+) -> (f64, u64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds.toml");
     let mut text = String::with_capacity(urls.len() * 64);
@@ -312,11 +312,10 @@ async fn fetcher(
     // Little's law: seconds spent in fetches per second = fetches in flight on average.
     let in_flight =
         (metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum") - busy_before) / secs as f64;
-    println!("  fetcher: {in_flight:.1} fetches in flight on average (of {concurrency})");
     stop.cancel();
     task.await.unwrap().unwrap();
     drain.await.unwrap();
-    (polls, rss)
+    (polls, rss, in_flight)
 }
 
 /// `serve` mode: the feed server, in its own process (started by the other modes), so that
@@ -423,7 +422,7 @@ async fn main() {
         }
         "memory" => {
             let base = rss_kb();
-            let (_, rss) = fetcher(&urls, concurrency, 2, 900, speed).await;
+            let (_, rss, _) = fetcher(&urls, concurrency, 2, 900, speed).await;
             println!(
                 "memory: {feeds} feeds on {hosts} hosts (polled every 15 min): resident {:.1} MB with them, {:.1} MB before = {:.0} bytes per feed (load {})",
                 rss as f64 / 1024.0,
@@ -441,8 +440,10 @@ async fn main() {
             for round in 1..=rounds {
                 let before = raw(&urls, concurrency, secs, fetchers_client).await;
                 println!("  round {round}: raw reqwest loop {before:.0} conditional GETs/s");
-                let (f, _) = fetcher(&urls, concurrency, secs, 1, speed).await;
-                println!("  round {round}: fetcher {f:.0} polls/s");
+                let (f, _, in_flight) = fetcher(&urls, concurrency, secs, 1, speed).await;
+                println!(
+                    "  round {round}: fetcher {f:.0} polls/s, {in_flight:.1} fetches in flight on average (of {concurrency})"
+                );
                 let after = raw(&urls, concurrency, secs, fetchers_client).await;
                 let r = (before + after) / 2.0;
                 println!(

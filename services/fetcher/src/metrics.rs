@@ -236,24 +236,23 @@ pub fn hot() -> &'static Hot {
 impl Hot {
     /// Count one request with `outcome` (one of [`OUTCOMES`]).
     pub fn request(&self, outcome: &str) {
-        if let Some(c) = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .and_then(|i| self.requests.get(i))
-        {
-            c.inc();
-        }
+        inc_named(&OUTCOMES, &self.requests, outcome);
     }
 
     /// Count one fetch with `result` (one of [`RESULTS`]).
     pub fn fetch(&self, result: &str) {
-        if let Some(c) = RESULTS
-            .iter()
-            .position(|r| *r == result)
-            .and_then(|i| self.fetches.get(i))
-        {
-            c.inc();
-        }
+        inc_named(&RESULTS, &self.fetches, result);
+    }
+}
+
+/// Increment the counter of `counters` at the position of `name` in `names`.
+fn inc_named(names: &[&str], counters: &[prometheus::IntCounter], name: &str) {
+    if let Some(c) = names
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| counters.get(i))
+    {
+        c.inc();
     }
 }
 

@@ -338,6 +338,37 @@ struct Job {
     busy: crate::clock::Busy,
 }
 
+impl Job {
+    /// Poll the feed or publish the pushed document; `cancelled` (shutdown) interrupts a
+    /// fetch. `worker`: who ran it, for [`Workers::returned`].
+    async fn run(
+        self,
+        ctx: &Ctx,
+        worker: Option<usize>,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Done {
+        let Job {
+            idx,
+            host,
+            mut task,
+            push,
+            busy,
+        } = self;
+        let res = match push {
+            None => poll_feed(ctx, &mut task, cancelled).await,
+            Some(p) => publish_push(ctx, &mut task, p).await,
+        };
+        drop(busy);
+        Done {
+            worker,
+            idx,
+            host,
+            task,
+            res,
+        }
+    }
+}
+
 /// A finished job: the feed's task back, with the outcome.
 struct Done {
     /// The worker that ran it (`None`: a pushed document's own task).
@@ -419,27 +450,8 @@ impl Workers {
         self.pushes += 1;
         let (ctx, done) = (ctx.clone(), self.done_tx.clone());
         self.tasks.spawn(async move {
-            let Job {
-                idx,
-                host,
-                mut task,
-                push,
-                busy,
-            } = job;
-            let res = match push {
-                Some(p) => publish_push(&ctx, &mut task, p).await,
-                None => poll_feed(&ctx, &mut task, ctx.shutdown.cancelled()).await,
-            };
-            drop(busy);
-            let _ = done
-                .send(Done {
-                    worker: None,
-                    idx,
-                    host,
-                    task,
-                    res,
-                })
-                .await;
+            let cancelled = ctx.shutdown.cancelled();
+            let _ = done.send(job.run(&ctx, None, cancelled).await).await;
             Role::Push
         });
     }
@@ -489,26 +501,11 @@ async fn worker(
     let cancelled = ctx.shutdown.clone().cancelled_owned();
     tokio::pin!(cancelled);
     while let Some(job) = jobs.recv().await {
-        let Job {
-            idx,
-            host,
-            mut task,
-            push,
-            busy,
-        } = job;
-        let res = match push {
-            None => poll_feed(&ctx, &mut task, cancelled.as_mut()).await,
-            Some(p) => publish_push(&ctx, &mut task, p).await,
-        };
-        drop(busy);
-        let done_msg = Done {
-            worker: Some(id),
-            idx,
-            host,
-            task,
-            res,
-        };
-        if done.send(done_msg).await.is_err() {
+        if done
+            .send(job.run(&ctx, Some(id), cancelled.as_mut()).await)
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -879,10 +876,16 @@ const INLINE_PARSE_BYTES: usize = 16 * 1024;
 async fn fetch_and_parse(ctx: &Ctx, task: &FeedTask) -> Result<Fetched, FetcherError> {
     let url = task.spec.url.clone();
     let limits = http::Limits::of(&ctx.cfg);
-    let outcome = match &task.url {
-        Some(u) => http::fetch_url(&ctx.client, u, &task.row.validators, &limits).await?,
-        None => http::fetch(&ctx.client, &url, &task.row.validators, &limits).await?,
+    // `task.url` is `None` only when the URL does not parse: parsing it here gives the error.
+    let reparsed;
+    let target = match &task.url {
+        Some(u) => u,
+        None => {
+            reparsed = http::parse_url(&url)?;
+            &reparsed
+        }
     };
+    let outcome = http::fetch_url(&ctx.client, target, &task.row.validators, &limits).await?;
     let (bytes, charset, final_url, validators, moved_to, hints) = match outcome {
         FetchOutcome::NotModified { moved_to, hints } => {
             return Ok(Fetched {

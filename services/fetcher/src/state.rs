@@ -806,31 +806,20 @@ impl Store {
 
     /// Remember that `story_id` was delivered. Call only after the bus confirmed delivery.
     pub async fn mark_seen(&self, feed_id: &str, story_id: &str) -> Result<(), FetcherError> {
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO seen (feed_id, story_id, seen_at) VALUES ($1, $2, $3)
-             ON CONFLICT (feed_id, story_id) DO NOTHING",
-        )
-        .bind(feed_id)
-        .bind(story_id)
-        .bind(Utc::now().to_rfc3339())
-        .execute(p)
+        self.apply(&[Write::Seen {
+            feed: feed_id.into(),
+            ids: vec![story_id.into()],
+        }])
         .await
-        .map(|_| ()))
-        .map_err(|e| self.err(&format!("mark story {story_id} of {feed_id}"), e))?;
-        Ok(())
     }
 
     /// Keep only the `keep` most recently inserted ids of `feed_id`.
     pub async fn trim_seen(&self, feed_id: &str, keep: usize) -> Result<(), FetcherError> {
-        let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
-        on_pool!(self, p => sqlx::query(TRIM_SQL)
-        .bind(feed_id)
-        .bind(keep - 1)
-        .execute(p)
+        self.apply(&[Write::Trim {
+            feed: feed_id.into(),
+            keep,
+        }])
         .await
-        .map(|_| ()))
-        .map_err(|e| self.err(&format!("trim seen ids of {feed_id}"), e))?;
-        Ok(())
     }
 
     /// How many ids of `feed_id` are remembered.

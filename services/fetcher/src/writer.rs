@@ -56,26 +56,26 @@ impl Writer {
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Request>) {
-    let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     let mut writes: Vec<Write> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+    let mut replies: Vec<oneshot::Sender<Result<(), String>>> = Vec::with_capacity(MAX_BATCH);
+    while let Some((first, reply)) = rx.recv().await {
+        writes.push(first);
+        replies.push(reply);
+        while writes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok((w, reply)) => {
+                    writes.push(w);
+                    replies.push(reply);
+                }
                 Err(_) => break,
             }
         }
-        writes.clear();
-        writes.extend(batch.iter().map(|(w, _)| w.clone()));
-        let result = match store.apply(&writes).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
+        let result = store.apply(&writes).await.map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(stage = crate::metrics::STAGE, writes = writes.len(), error = %e, "cannot write the fetcher's state; the polls that asked retry");
         }
-        for (_, reply) in batch.drain(..) {
+        writes.clear();
+        for reply in replies.drain(..) {
             // A poll that gave up waiting (shutdown) no longer listens: nothing to tell.
             let _ = reply.send(result.clone());
         }
