@@ -24,10 +24,27 @@ if [ ! -d ../shared/corpus ]; then
   exit 1
 fi
 
+# A fresh build and the test databases take about 6 GB (4.5 GB with CARGO_INCREMENTAL=0, as CI
+# sets it); with less free, PostgreSQL and the linker fail later with "No space left on device".
+target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$target_dir"
+free_mb="$(df -Pm "$target_dir" | awk 'NR==2 {print $4}')"
+if [ -n "$free_mb" ] && [ "$free_mb" -lt 8192 ]; then
+  echo "warning: only ${free_mb} MB free on the disk of $target_dir; the build and tests need about 6 GB" >&2
+fi
+
 scripts/broker.sh install
 PORT="${WIREWATCH_BROKER_PORT:-19092}"
 BOOTSTRAP="$(scripts/broker.sh start "$PORT")"
-trap 'scripts/broker.sh stop; scripts/postgres.sh stop' EXIT
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "tests failed (exit $rc); free disk now: $(df -Pm "$target_dir" | awk 'NR==2 {print $4}') MB" >&2
+  fi
+  scripts/broker.sh stop
+  scripts/postgres.sh stop
+}
+trap on_exit EXIT
 export WIREWATCH_TEST_POSTGRES="$(scripts/postgres.sh start)"
 echo "postgresql at $WIREWATCH_TEST_POSTGRES"
 echo "broker at $BOOTSTRAP"
