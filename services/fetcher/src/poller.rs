@@ -73,6 +73,9 @@ struct FeedTask {
     /// included).
     hub: Option<websub::Advertised>,
     backoff: Backoff,
+    /// State writes of the current poll not yet committed (its delivered ids, a trim): they
+    /// go with the row's save in one commit, or at the poll's end ([`flush_pending`]).
+    pending: Vec<Write>,
 }
 
 /// What a poll tells the scheduler.
@@ -322,6 +325,7 @@ pub(crate) async fn run_feeds(
     };
     // Dropping the workers aborts whatever still runs (after an error).
     drop(workers);
+    ctx.writer.release().await;
     ctx.store.close().await;
     tracing::info!(stage = STAGE, "fetcher stopped");
     result
@@ -590,7 +594,9 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
     match parsed {
         Ok((info, stories)) => {
             load_seen(ctx, task).await?;
-            match publish_new(ctx, task, &info, stories).await? {
+            let published = publish_new(ctx, task, &info, stories).await;
+            flush_pending(ctx, task).await;
+            match published? {
                 Published::All(n) => {
                     tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
                 }
@@ -641,6 +647,7 @@ async fn make_tasks(
                 row,
                 saved: None,
                 checkpointed: None,
+                pending: Vec::new(),
                 seen: None,
                 hub: None,
                 backoff: Backoff::new(retry_initial, retry_max),
@@ -734,7 +741,9 @@ async fn poll_feed(
 ) -> Result<PollReport, FetcherError> {
     let mut throttled = None;
     let before = task.spec.url.clone();
-    let delay = poll_once(ctx, task, &mut throttled, cancelled).await?;
+    let delay = poll_once(ctx, task, &mut throttled, cancelled).await;
+    flush_pending(ctx, task).await;
+    let delay = delay?;
     let moved = before != task.spec.url;
     Ok(PollReport {
         delay,
@@ -969,10 +978,7 @@ async fn moved(ctx: &Ctx, task: &mut FeedTask, to: &Url) -> Result<bool, Fetcher
     task.spec.url = to.to_string();
     task.row.url = to.to_string();
     task.url = Some(to.clone());
-    if let Err(e) = save_row(ctx, task, None).await {
-        record_error(&e);
-        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save the feed's new URL");
-    }
+    save_state(ctx, task, Some(None), None).await;
     Ok(true)
 }
 
@@ -1031,28 +1037,26 @@ async fn publish_new(
 ) -> Result<Published, FetcherError> {
     let mut delivered = Vec::new();
     let result = publish_each(ctx, task, info, stories, &mut delivered).await;
-    // Remembered once per document, whatever stopped the publishing: a crash before this
+    // Remembered once per document, whatever stopped the publishing: a crash before the
     // commit publishes them again at the next poll (at least once), never loses them.
+    // They are committed with the feed's row (its new validators) after the poll, in one
+    // transaction ([`on_success`]), or by [`flush_pending`] whatever ends the poll.
     let new = delivered.len() as u64;
     if !delivered.is_empty() {
-        ctx.writer
-            .write(Write::Seen {
-                feed: task.spec.id.clone(),
-                ids: delivered,
-            })
-            .await?;
+        task.pending.push(Write::Seen {
+            feed: task.spec.id.clone(),
+            ids: delivered,
+        });
     }
     let seen = task.seen.get_or_insert_with(SeenIds::default);
     seen.rows += new;
     // The database keeps the newest `seen_per_feed`; trimmed only once it holds more.
     let bound = ctx.cfg.seen_per_feed.max(1) as u64;
     if seen.rows > bound {
-        ctx.writer
-            .write(Write::Trim {
-                feed: task.spec.id.clone(),
-                keep: ctx.cfg.seen_per_feed,
-            })
-            .await?;
+        task.pending.push(Write::Trim {
+            feed: task.spec.id.clone(),
+            keep: ctx.cfg.seen_per_feed,
+        });
         seen.rows = bound;
     }
     result
@@ -1073,6 +1077,15 @@ async fn publish_each(
     }
     // Feeds list newest first; publishing oldest first keeps the bus roughly in time order.
     stories.reverse();
+    // The ids not in the last document: one look-up for all of them.
+    let mut ask: Vec<String> = stories
+        .iter()
+        .filter(|s| !seen.window.contains(&SeenIds::key(&s.id)))
+        .map(|s| s.id.clone())
+        .collect();
+    ask.sort_unstable();
+    ask.dedup();
+    let remembered: HashSet<String> = ctx.writer.seen(feed_id, ask).await?.into_iter().collect();
     let mut window = Vec::with_capacity(stories.len().min(MAX_WINDOW));
     for story in stories {
         if ctx.shutdown.is_cancelled() {
@@ -1081,7 +1094,7 @@ async fn publish_each(
         let key = SeenIds::key(&story.id);
         let known = seen.window.contains(&key)
             || delivered.contains(&story.id)
-            || ctx.store.is_seen(feed_id, &story.id).await?;
+            || remembered.contains(&story.id);
         if !known {
             let rec = Record::event(&story, STAGE).map_err(|e| FetcherError::Bus {
                 detail: e.to_string(),
@@ -1108,19 +1121,74 @@ async fn publish_each(
     Ok(Published::All(delivered.len()))
 }
 
-/// Save `task`'s row (through the group commit).
-async fn save_row(
+/// Commit the poll's writes still pending (its delivered ids when the row's save did not
+/// take them: an interrupted publish, a failed poll, shutdown). A failure is logged: the ids
+/// are then published again by a later poll (at least once), never lost.
+async fn flush_pending(ctx: &Ctx, task: &mut FeedTask) {
+    if task.pending.is_empty() {
+        return;
+    }
+    let writes = std::mem::take(&mut task.pending);
+    if let Err(e) = ctx.writer.write_all(writes).await {
+        record_error(&e);
+        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save the feed's delivered story ids");
+    }
+}
+
+/// The schedule checkpoint of `task` (see [`CHECKPOINT_EVERY`]), if one is due now.
+fn checkpoint_write(ctx: &Ctx, task: &FeedTask, success: bool, next: Duration) -> Option<Write> {
+    if success
+        && task
+            .checkpointed
+            .is_some_and(|t| ctx.clock.now().saturating_duration_since(t) < CHECKPOINT_EVERY)
+    {
+        return None;
+    }
+    let now = Utc::now();
+    Some(Write::Checkpoint {
+        feed: task.spec.id.clone(),
+        success: success.then_some(now),
+        next_poll: now + chrono::TimeDelta::from_std(next).unwrap_or_default(),
+    })
+}
+
+/// Commit the poll's pending writes, the row (when `row` is given) and the checkpoint (when
+/// due) in one transaction. A failure is logged and counted: the row is saved again at the
+/// next poll that changes it, the schedule at the next checkpoint.
+async fn save_state(
     ctx: &Ctx,
-    task: &FeedTask,
-    last_error: Option<String>,
-) -> Result<(), FetcherError> {
-    ctx.writer
-        .write(Write::Row {
+    task: &mut FeedTask,
+    row: Option<Option<String>>,
+    checkpoint: Option<Write>,
+) {
+    let mut writes = std::mem::take(&mut task.pending);
+    let saves_row = row.is_some();
+    if let Some(last_error) = row {
+        writes.push(Write::Row {
             feed: task.spec.id.clone(),
             row: task.row.clone(),
             last_error,
-        })
-        .await
+        });
+    }
+    let checkpoints = checkpoint.is_some();
+    writes.extend(checkpoint);
+    if writes.is_empty() {
+        return;
+    }
+    match ctx.writer.write_all(writes).await {
+        Ok(()) => {
+            if saves_row {
+                task.saved = Some(task.row.clone());
+            }
+            if checkpoints {
+                task.checkpointed = Some(ctx.clock.now());
+            }
+        }
+        Err(e) => {
+            record_error(&e);
+            tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save feed state");
+        }
+    }
 }
 
 async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherError> {
@@ -1137,15 +1205,7 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         task.row.status = FeedStatus::Recovered;
         tracing::info!(stage = STAGE, feed = %task.spec.id, "feed recovered");
     }
-    if task.saved.as_ref() != Some(&task.row) {
-        match save_row(ctx, task, None).await {
-            Ok(()) => task.saved = Some(task.row.clone()),
-            Err(e) => {
-                record_error(&e);
-                tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save feed state");
-            }
-        }
-    }
+    let save_row = task.saved.as_ref() != Some(&task.row);
     let mut next = schedule::next_interval(&task.policy, task.gap, task.floor);
     // Only feeds with a hub can have a subscription: no lookup on the others' polls.
     if let (Some(ws), Some(_)) = (&ctx.websub, &task.hub) {
@@ -1155,36 +1215,14 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
         }
     }
     metrics::hot().poll_interval.observe(next.as_secs_f64());
-    checkpoint(ctx, task, true, next).await;
+    let checkpoint = checkpoint_write(ctx, task, true, next);
+    save_state(ctx, task, save_row.then_some(None), checkpoint).await;
     Ok(next)
 }
 
 /// How stale `wirewatch feeds list`'s "last success / next poll" may get (one write per feed
 /// at most this often, instead of one per poll).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
-
-async fn checkpoint(ctx: &Ctx, task: &mut FeedTask, success: bool, next: Duration) {
-    if success
-        && task
-            .checkpointed
-            .is_some_and(|t| ctx.clock.now().saturating_duration_since(t) < CHECKPOINT_EVERY)
-    {
-        return;
-    }
-    let now = Utc::now();
-    let next_at = now + chrono::TimeDelta::from_std(next).unwrap_or_default();
-    match ctx
-        .store
-        .checkpoint(&task.spec.id, success.then_some(now), next_at)
-        .await
-    {
-        Ok(()) => task.checkpointed = Some(ctx.clock.now()),
-        Err(e) => {
-            record_error(&e);
-            tracing::warn!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot record the feed's schedule");
-        }
-    }
-}
 
 async fn on_failure(
     ctx: &Ctx,
@@ -1228,12 +1266,10 @@ async fn on_failure(
         task.row.status = new_status;
     }
     let msg = truncate(e.to_string(), MAX_ERROR_BYTES);
+    // Saved with its error: a later success writes the row again (without it).
+    let checkpoint = checkpoint_write(ctx, task, false, delay);
+    save_state(ctx, task, Some(Some(msg)), checkpoint).await;
     task.saved = None;
-    checkpoint(ctx, task, false, delay).await;
-    if let Err(se) = save_row(ctx, task, Some(msg)).await {
-        record_error(&se);
-        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %se, "cannot save feed state");
-    }
     Ok(delay)
 }
 

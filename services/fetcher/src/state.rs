@@ -264,6 +264,41 @@ pub enum Write {
         /// Ids kept.
         keep: usize,
     },
+    /// Record when `feed` last succeeded (when `success`) and is next due (for `wirewatch
+    /// feeds list`).
+    Checkpoint {
+        /// Feed id.
+        feed: String,
+        /// When the poll succeeded (`None`: it failed; the last success is kept).
+        success: Option<chrono::DateTime<Utc>>,
+        /// When the feed is next due.
+        next_poll: chrono::DateTime<Utc>,
+    },
+}
+
+/// The upsert of a feed's schedule row.
+const CHECKPOINT_SQL: &str = "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET next_poll_at = excluded.next_poll_at,
+       last_success_at = COALESCE(excluded.last_success_at, schedule.last_success_at)";
+
+/// A connection taken from the store's pool and kept by its user ([`crate::writer`]) across
+/// many transactions: no pool checkout per commit, and no test query when it goes back (the
+/// pool pings every connection returned to it, a round trip to SQLite's thread each time).
+pub enum Held {
+    /// SQLite.
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    /// PostgreSQL.
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// Run `$body` with `$c` bound to the held connection, whichever back-end it is.
+macro_rules! on_held {
+    ($held:expr, $c:ident => $body:expr) => {
+        match $held {
+            Held::Sqlite($c) => $body,
+            Held::Postgres($c) => $body,
+        }
+    };
 }
 
 /// Which SQL dialect a statement of [`SCHEMA`] is made for.
@@ -324,11 +359,12 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        // One connection: SQLite writes one at a time anyway, and with several, each commit
-        // invalidated the others' page caches (pages read again from the file on the next
-        // query). The poller's writes are grouped into shared commits (`crate::writer`).
+        // Two connections: the poller's group commit (`crate::writer`) holds one for its
+        // lifetime and does the hot reads and writes on it; the other serves the rest (the
+        // registry, WebSub, `feeds list`). More would only invalidate each other's page
+        // caches on every commit (SQLite writes one at a time anyway).
         let pool = SqlitePoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             // A local file, not a network peer: a ping before each query only cost a round
             // trip to the connection's thread (a tenth of the database's time at 10,000 feeds).
             .test_before_acquire(false)
@@ -496,19 +532,12 @@ impl Store {
         success: Option<chrono::DateTime<Utc>>,
         next_poll: chrono::DateTime<Utc>,
     ) -> Result<(), FetcherError> {
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET next_poll_at = excluded.next_poll_at,
-               last_success_at = COALESCE(excluded.last_success_at, schedule.last_success_at)",
-        )
-        .bind(id)
-        .bind(success.map(|t| t.to_rfc3339()))
-        .bind(next_poll.to_rfc3339())
-        .execute(p)
+        self.apply(&[Write::Checkpoint {
+            feed: id.to_string(),
+            success,
+            next_poll,
+        }])
         .await
-        .map(|_| ()))
-        .map_err(|e| self.err(&format!("checkpoint feed {id}"), e))?;
-        Ok(())
     }
 
     /// Every feed the state knows, by id, with health and schedule.
@@ -749,12 +778,28 @@ impl Store {
         .map_err(|e| self.err("registry", e))
     }
 
-    /// Apply `writes` in one transaction (all or none): the poller's group commit (see
-    /// [`crate::writer`]) — one commit for the writes of many polls instead of one each.
+    /// Take a connection out of the pool for [`Self::apply_on`] and [`Self::seen_among_on`]
+    /// (dropped, it goes back).
+    pub async fn hold(&self) -> Result<Held, FetcherError> {
+        match &self.pool {
+            Pool::Sqlite(p) => p.acquire().await.map(Held::Sqlite),
+            Pool::Postgres(p) => p.acquire().await.map(Held::Postgres),
+        }
+        .map_err(|e| self.err("connect", e))
+    }
+
+    /// Apply `writes` in one transaction (all or none).
     pub async fn apply(&self, writes: &[Write]) -> Result<(), FetcherError> {
+        let mut held = self.hold().await?;
+        self.apply_on(&mut held, writes).await
+    }
+
+    /// [`Self::apply`] on a held connection: the poller's group commit (see
+    /// [`crate::writer`]) — one commit for the writes of many polls instead of one each.
+    pub async fn apply_on(&self, held: &mut Held, writes: &[Write]) -> Result<(), FetcherError> {
         let now = Utc::now().to_rfc3339();
-        on_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+        on_held!(held, c => async {
+            let mut tx = sqlx::Connection::begin(&mut **c).await?;
             for w in writes {
                 match w {
                     Write::Seen { feed, ids } => {
@@ -783,12 +828,55 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    Write::Checkpoint { feed, success, next_poll } => {
+                        sqlx::query(CHECKPOINT_SQL)
+                            .bind(feed)
+                            .bind(success.map(|t| t.to_rfc3339()))
+                            .bind(next_poll.to_rfc3339())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
             }
             tx.commit().await
         }
         .await)
         .map_err(|e| self.err(&format!("write {} state changes", writes.len()), e))
+    }
+
+    /// Which of `story_ids` of `feed_id` were published already (one query per 500 ids).
+    pub async fn seen_among(
+        &self,
+        feed_id: &str,
+        story_ids: &[String],
+    ) -> Result<Vec<String>, FetcherError> {
+        let mut held = self.hold().await?;
+        self.seen_among_on(&mut held, feed_id, story_ids).await
+    }
+
+    /// [`Self::seen_among`] on a held connection.
+    pub async fn seen_among_on(
+        &self,
+        held: &mut Held,
+        feed_id: &str,
+        story_ids: &[String],
+    ) -> Result<Vec<String>, FetcherError> {
+        let mut found = Vec::new();
+        for chunk in story_ids.chunks(500) {
+            let hits: Vec<String> = on_held!(held, c => {
+                let mut q = sqlx::QueryBuilder::new("SELECT story_id FROM seen WHERE feed_id = ");
+                q.push_bind(feed_id).push(" AND story_id IN (");
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id);
+                }
+                q.push(")");
+                q.build_query_scalar().fetch_all(&mut **c).await
+            })
+            .map_err(|e| self.err(&format!("look up {} story ids of {feed_id}", chunk.len()), e))?;
+            found.extend(hits);
+        }
+        Ok(found)
     }
 
     /// Whether `story_id` of `feed_id` was published already.

@@ -1,25 +1,40 @@
-//! Group commit of the poller's state writes (seen ids, feed rows, trims).
+//! Group commit of the poller's state: seen ids, feed rows, trims and schedule checkpoints
+//! written, and the seen-id look-ups of changed polls.
 //!
-//! Reads nothing from the bus; writes the state database through [`Store::apply`]. Each poll
-//! still waits for its own writes to be committed (so the order "published, then remembered,
-//! then validators saved" holds exactly as with direct writes, and a failure reaches the poll
-//! that asked), but the writes of every poll that arrives while a commit is running go into
-//! the next transaction together: at 10,000 feeds a commit per statement was most of the
-//! database's cost. The queue is bounded ([`QUEUE`]): when the database falls behind, polls
-//! wait for room instead of piling up writes in memory.
+//! Reads nothing from the bus; reads and writes the state database through one connection it
+//! holds ([`Store::hold`]). Each poll still waits for its own writes to be committed (so the
+//! order "published, then remembered, then validators saved" holds exactly as with direct
+//! writes, and a failure reaches the poll that asked), but the writes of every poll that
+//! arrives while a commit is running go into the next transaction together: at 10,000 feeds a
+//! commit per statement was most of the database's cost. Look-ups that arrive meanwhile run
+//! on the same connection just before that transaction (a poll asks only after its own
+//! earlier writes were committed, so it never misses them). The queue is bounded ([`QUEUE`]):
+//! when the database falls behind, polls wait for room instead of piling up in memory.
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::FetcherError;
-use crate::state::{Store, Write};
+use crate::state::{Held, Store, Write};
 
-/// Writes waiting for the next commit, at most.
+/// Requests waiting for the next commit, at most.
 pub const QUEUE: usize = 1_024;
 
-/// Writes in one transaction, at most.
+/// Requests in one transaction, at most.
 pub const MAX_BATCH: usize = 512;
 
-type Request = (Write, oneshot::Sender<Result<(), String>>);
+enum Request {
+    /// Commit these (in order, in one transaction with the batch's others).
+    Write(Vec<Write>, oneshot::Sender<Result<(), String>>),
+    /// Which of `ids` of `feed` are remembered.
+    Seen {
+        feed: String,
+        ids: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<String>, String>>,
+    },
+    /// Give the held connection back to the pool (before the store closes: closing waits
+    /// for every connection to come back).
+    Release(oneshot::Sender<()>),
+}
 
 /// Handle of the writer task; cheap to clone. The task ends when every handle is dropped.
 #[derive(Clone)]
@@ -36,48 +51,151 @@ impl Writer {
         Self { tx, store }
     }
 
-    /// Apply `write` in the next commit and wait for it.
-    pub async fn write(&self, write: Write) -> Result<(), FetcherError> {
-        let (reply, done) = oneshot::channel();
-        let failed = |detail: String| FetcherError::State {
+    fn failed(&self, detail: String) -> FetcherError {
+        FetcherError::State {
             path: self.store.path().to_path_buf(),
             detail,
-        };
-        self.tx
-            .send((write, reply))
-            .await
-            .map_err(|_| failed("the state writer stopped".into()))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(detail)) => Err(failed(detail)),
-            Err(_) => Err(failed("the state writer stopped".into())),
         }
+    }
+
+    /// Apply `write` in the next commit and wait for it.
+    pub async fn write(&self, write: Write) -> Result<(), FetcherError> {
+        self.write_all(vec![write]).await
+    }
+
+    /// Apply `writes`, in order, in the next commit (all or none) and wait for it.
+    pub async fn write_all(&self, writes: Vec<Write>) -> Result<(), FetcherError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (reply, done) = oneshot::channel();
+        self.send(Request::Write(writes, reply)).await?;
+        match done.await {
+            Ok(r) => r.map_err(|detail| self.failed(detail)),
+            Err(_) => Err(self.failed("the state writer stopped".into())),
+        }
+    }
+
+    /// Which of `ids` of `feed` were published already.
+    pub async fn seen(&self, feed: &str, ids: Vec<String>) -> Result<Vec<String>, FetcherError> {
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let (reply, done) = oneshot::channel();
+        self.send(Request::Seen {
+            feed: feed.to_string(),
+            ids,
+            reply,
+        })
+        .await?;
+        match done.await {
+            Ok(r) => r.map_err(|detail| self.failed(detail)),
+            Err(_) => Err(self.failed("the state writer stopped".into())),
+        }
+    }
+
+    /// Give the writer's connection back to the pool (call before [`Store::close`], which
+    /// waits for it). A later request takes one again.
+    pub async fn release(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.send(Request::Release(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    async fn send(&self, req: Request) -> Result<(), FetcherError> {
+        self.tx
+            .send(req)
+            .await
+            .map_err(|_| self.failed("the state writer stopped".into()))
     }
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Request>) {
     let mut writes: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<oneshot::Sender<Result<(), String>>> = Vec::with_capacity(MAX_BATCH);
-    while let Some((first, reply)) = rx.recv().await {
-        writes.push(first);
-        replies.push(reply);
-        while writes.len() < MAX_BATCH {
+    let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    // Taken at the first request, given back after an error (a broken connection is then
+    // replaced, and a transaction left open is rolled back by the pool).
+    let mut held: Option<Held> = None;
+    let mut release: Option<oneshot::Sender<()>> = None;
+    while let Some(first) = rx.recv().await {
+        if let Request::Release(reply) = first {
+            held = None;
+            let _ = reply.send(());
+            continue;
+        }
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok((w, reply)) => {
-                    writes.push(w);
-                    replies.push(reply);
+                // Answered after this batch, whose connection goes back then.
+                Ok(Request::Release(reply)) => {
+                    release = Some(reply);
+                    break;
                 }
+                Ok(r) => batch.push(r),
                 Err(_) => break,
             }
         }
-        let result = store.apply(&writes).await.map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(stage = crate::metrics::STAGE, writes = writes.len(), error = %e, "cannot write the fetcher's state; the polls that asked retry");
+        let conn = match held.take() {
+            Some(c) => Ok(c),
+            None => store.hold().await,
+        };
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                let e = e.to_string();
+                tracing::error!(stage = crate::metrics::STAGE, error = %e, "cannot reach the fetcher's state; the polls that asked retry");
+                for req in batch.drain(..) {
+                    match req {
+                        Request::Write(_, reply) => drop(reply.send(Err(e.clone()))),
+                        Request::Seen { reply, .. } => drop(reply.send(Err(e.clone()))),
+                        Request::Release(reply) => drop(reply.send(())),
+                    }
+                }
+                if let Some(reply) = release.take() {
+                    let _ = reply.send(());
+                }
+                continue;
+            }
+        };
+        let mut ok = true;
+        for req in batch.drain(..) {
+            match req {
+                Request::Write(w, reply) => {
+                    writes.extend(w);
+                    replies.push(reply);
+                }
+                Request::Seen { feed, ids, reply } => {
+                    let r = store.seen_among_on(&mut conn, &feed, &ids).await;
+                    ok &= r.is_ok();
+                    // A poll that gave up waiting (shutdown) no longer listens.
+                    let _ = reply.send(r.map_err(|e| e.to_string()));
+                }
+                Request::Release(reply) => release = Some(reply),
+            }
         }
-        writes.clear();
-        for reply in replies.drain(..) {
-            // A poll that gave up waiting (shutdown) no longer listens: nothing to tell.
-            let _ = reply.send(result.clone());
+        if !writes.is_empty() {
+            let result = store
+                .apply_on(&mut conn, &writes)
+                .await
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                ok = false;
+                tracing::error!(stage = crate::metrics::STAGE, writes = writes.len(), error = %e, "cannot write the fetcher's state; the polls that asked retry");
+            }
+            writes.clear();
+            for reply in replies.drain(..) {
+                let _ = reply.send(result.clone());
+            }
+        }
+        if ok && release.is_none() {
+            held = Some(conn);
+        } else {
+            drop(conn);
+        }
+        if let Some(reply) = release.take() {
+            let _ = reply.send(());
         }
     }
 }
