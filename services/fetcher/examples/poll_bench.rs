@@ -150,6 +150,45 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The feed server's process id (for its CPU time).
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// CPU time (user + system, in clock ticks of 10 ms) of process `pid` ("self" for this one).
+fn cpu_ticks(pid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name (which may hold spaces): state is the first.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
+}
+
+/// CPU ticks of this process and of the feed server.
+fn cpu_now() -> (u64, u64) {
+    let server = SERVER_PID.load(Ordering::Relaxed);
+    (
+        cpu_ticks("self"),
+        if server == 0 {
+            0
+        } else {
+            cpu_ticks(&server.to_string())
+        },
+    )
+}
+
+/// "client X µs + server Y µs of CPU per request" between `from` and now, over `requests`.
+fn cpu_per_request(from: (u64, u64), requests: f64) -> String {
+    let (c, s) = cpu_now();
+    let us = |ticks: u64| ticks as f64 * 10_000.0 / requests.max(1.0);
+    format!(
+        "CPU per request: client {:.1} µs + server {:.1} µs",
+        us(c - from.0),
+        us(s - from.1)
+    )
+}
+
 /// Sum of `metric` over its series in the process's registry.
 fn metric_sum(metric: &str) -> f64 {
     wirewatch_runtime::metrics::render()
@@ -190,6 +229,10 @@ async fn raw(urls: &[String], concurrency: usize, secs: u64, fetchers_client: bo
     let busy_us = Arc::new(AtomicU64::new(0));
     let n = urls.len();
     let next = Arc::new(AtomicU64::new(0));
+    let cpu_from = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        cpu_now()
+    });
     futures::stream::iter(0..concurrency)
         .for_each_concurrent(concurrency, |_| {
             let (client, etags, done, counted, next, busy_us) = (
@@ -226,8 +269,12 @@ async fn raw(urls: &[String], concurrency: usize, secs: u64, fetchers_client: bo
             }
         })
         .await;
+    let cpu = cpu_per_request(
+        cpu_from.await.unwrap(),
+        counted.load(Ordering::Relaxed) as f64,
+    );
     println!(
-        "  raw: {:.1} requests in flight on average (of {concurrency})",
+        "  raw: {:.1} requests in flight on average (of {concurrency}); {cpu}",
         busy_us.load(Ordering::Relaxed) as f64 / 1e6 / secs as f64
     );
     counted.load(Ordering::Relaxed) as f64 / secs as f64
@@ -306,9 +353,12 @@ async fn fetcher(
     );
     let rss = rss_kb();
     let before = fetches_total();
+    let cpu_from = cpu_now();
     let busy_before = metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum");
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let polls = (fetches_total() - before) / secs as f64;
+    let polled = fetches_total() - before;
+    println!("  fetcher: {}", cpu_per_request(cpu_from, polled));
+    let polls = polled / secs as f64;
     // Little's law: seconds spent in fetches per second = fetches in flight on average.
     let in_flight =
         (metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum") - busy_before) / secs as f64;
@@ -348,6 +398,7 @@ async fn spawn_server(change: u64) -> (tokio::process::Child, u16) {
         .kill_on_drop(true)
         .spawn()
         .expect("start the feed server");
+    SERVER_PID.store(child.id().unwrap_or(0), Ordering::Relaxed);
     let out = child.stdout.take().unwrap();
     let mut line = String::new();
     tokio::io::BufReader::new(out)

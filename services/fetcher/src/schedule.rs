@@ -5,7 +5,7 @@
 //! belongs to for politeness ([`host_key`]: the registrable domain), and the per-host gate
 //! ([`HostGate`]: concurrency, spacing with jitter, whole-host back-off).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -222,7 +222,7 @@ struct HostState {
 #[derive(Debug)]
 pub struct HostGate {
     policy: HostPolicy,
-    hosts: HashMap<String, HostState>,
+    hosts: rustc_hash::FxHashMap<String, HostState>,
     rng: u64,
 }
 
@@ -240,7 +240,7 @@ impl HostGate {
     pub fn new(policy: HostPolicy) -> Self {
         Self {
             policy,
-            hosts: HashMap::new(),
+            hosts: rustc_hash::FxHashMap::default(),
             rng: 0x853c_49e6_748f_ea9b,
         }
     }

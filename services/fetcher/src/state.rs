@@ -277,7 +277,8 @@ pub enum Write {
 }
 
 /// The upsert of a feed's schedule row.
-const CHECKPOINT_SQL: &str = "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES ($1, $2, $3)
+const CHECKPOINT_SQL: &str =
+    "INSERT INTO schedule (id, last_success_at, next_poll_at) VALUES ($1, $2, $3)
      ON CONFLICT (id) DO UPDATE SET next_poll_at = excluded.next_poll_at,
        last_success_at = COALESCE(excluded.last_success_at, schedule.last_success_at)";
 
@@ -873,7 +874,12 @@ impl Store {
                 q.push(")");
                 q.build_query_scalar().fetch_all(&mut **c).await
             })
-            .map_err(|e| self.err(&format!("look up {} story ids of {feed_id}", chunk.len()), e))?;
+            .map_err(|e| {
+                self.err(
+                    &format!("look up {} story ids of {feed_id}", chunk.len()),
+                    e,
+                )
+            })?;
             found.extend(hits);
         }
         Ok(found)
