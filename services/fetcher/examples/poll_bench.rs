@@ -20,6 +20,10 @@
 //! mode registers `--feeds` feeds polled every 15 minutes and reports the process's resident
 //! memory with them against without them.
 //!
+//! Each phase also prints the CPU time per request of this process (the client: raw loop or
+//! fetcher) and of the feed server, from `/proc`: on a shared 2-core machine both loops are
+//! CPU-bound, and CPU per request varies less between runs than requests per second.
+//!
 //! ```text
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 10 --rounds 3
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 5000
@@ -357,7 +361,9 @@ async fn fetcher(
     let busy_before = metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let polled = fetches_total() - before;
-    println!("  fetcher: {}", cpu_per_request(cpu_from, polled));
+    if polled > 0.0 {
+        println!("  fetcher: {}", cpu_per_request(cpu_from, polled));
+    }
     let polls = polled / secs as f64;
     // Little's law: seconds spent in fetches per second = fetches in flight on average.
     let in_flight =
