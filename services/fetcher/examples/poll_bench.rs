@@ -202,6 +202,16 @@ fn metric_sum(metric: &str) -> f64 {
         .sum()
 }
 
+/// `wirewatch_fetcher_requests_total` of `outcome`.
+fn outcome_total(outcome: &str) -> f64 {
+    let label = format!("outcome=\"{outcome}\"");
+    wirewatch_runtime::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with("wirewatch_fetcher_requests_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn fetches_total() -> f64 {
     wirewatch_runtime::metrics::render()
         .lines()
@@ -357,12 +367,17 @@ async fn fetcher(
     );
     let rss = rss_kb();
     let before = fetches_total();
+    let changed_before = outcome_total("200");
     let cpu_from = cpu_now();
     let busy_before = metric_sum("wirewatch_fetcher_fetch_duration_seconds_sum");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let polled = fetches_total() - before;
     if polled > 0.0 {
-        println!("  fetcher: {}", cpu_per_request(cpu_from, polled));
+        println!(
+            "  fetcher: {}; 1 in {:.1} polls answered 200",
+            cpu_per_request(cpu_from, polled),
+            polled / (outcome_total("200") - changed_before).max(1.0)
+        );
     }
     let polls = polled / secs as f64;
     // Little's law: seconds spent in fetches per second = fetches in flight on average.
