@@ -75,7 +75,7 @@ struct FeedTask {
     hub: Option<websub::Advertised>,
     backoff: Backoff,
     /// State writes of the current poll not yet committed (its delivered ids, a trim): they
-    /// go with the row's save in one commit, or at the poll's end ([`flush_pending`]).
+    /// go with the row's save in one commit, or at the poll's end ([`save_state`]).
     pending: Vec<Write>,
 }
 
@@ -608,7 +608,7 @@ async fn publish_push(ctx: &Ctx, task: &mut FeedTask, p: Push) -> Result<PollRep
         Ok((info, stories)) => {
             load_seen(ctx, task).await?;
             let published = publish_new(ctx, task, &info, stories).await;
-            flush_pending(ctx, task).await;
+            save_state(ctx, task, RowWrite::Unchanged, None).await;
             match published? {
                 Published::All(n) => {
                     tracing::info!(stage = STAGE, feed = %task.spec.id, new_stories = n, "websub: pushed document published");
@@ -755,7 +755,7 @@ async fn poll_feed(
     let mut throttled = None;
     let before = task.spec.url.clone();
     let delay = poll_once(ctx, task, &mut throttled, cancelled).await;
-    flush_pending(ctx, task).await;
+    save_state(ctx, task, RowWrite::Unchanged, None).await;
     let delay = delay?;
     let moved = before != task.spec.url;
     Ok(PollReport {
@@ -991,7 +991,7 @@ async fn moved(ctx: &Ctx, task: &mut FeedTask, to: &Url) -> Result<bool, Fetcher
     task.spec.url = to.to_string();
     task.row.url = to.to_string();
     task.url = Some(to.clone());
-    save_state(ctx, task, Some(None), None).await;
+    save_state(ctx, task, RowWrite::Saved, None).await;
     Ok(true)
 }
 
@@ -1053,7 +1053,7 @@ async fn publish_new(
     // Remembered once per document, whatever stopped the publishing: a crash before the
     // commit publishes them again at the next poll (at least once), never loses them.
     // They are committed with the feed's row (its new validators) after the poll, in one
-    // transaction ([`on_success`]), or by [`flush_pending`] whatever ends the poll.
+    // transaction ([`on_success`]), or by [`save_state`] whatever ends the poll.
     let new = delivered.len() as u64;
     if !delivered.is_empty() {
         task.pending.push(Write::Seen {
@@ -1090,21 +1090,23 @@ async fn publish_each(
     }
     // Feeds list newest first; publishing oldest first keeps the bus roughly in time order.
     stories.reverse();
+    // Each story's key, once (hashed for ids that are not 32 hex digits).
+    let keys: Vec<u128> = stories.iter().map(|s| SeenIds::key(&s.id)).collect();
     // The ids not in the last document: one look-up for all of them.
     let mut ask: Vec<String> = stories
         .iter()
-        .filter(|s| !seen.window.contains(&SeenIds::key(&s.id)))
-        .map(|s| s.id.clone())
+        .zip(&keys)
+        .filter(|(_, k)| !seen.window.contains(k))
+        .map(|(s, _)| s.id.clone())
         .collect();
     ask.sort_unstable();
     ask.dedup();
     let remembered: HashSet<String> = ctx.writer.seen(feed_id, ask).await?.into_iter().collect();
     let mut window = Vec::with_capacity(stories.len().min(MAX_WINDOW));
-    for story in stories {
+    for (story, key) in stories.into_iter().zip(keys) {
         if ctx.shutdown.is_cancelled() {
             return Ok(Published::Interrupted);
         }
-        let key = SeenIds::key(&story.id);
         let known = seen.window.contains(&key)
             || delivered.contains(&story.id)
             || remembered.contains(&story.id);
@@ -1134,20 +1136,6 @@ async fn publish_each(
     Ok(Published::All(delivered.len()))
 }
 
-/// Commit the poll's writes still pending (its delivered ids when the row's save did not
-/// take them: an interrupted publish, a failed poll, shutdown). A failure is logged: the ids
-/// are then published again by a later poll (at least once), never lost.
-async fn flush_pending(ctx: &Ctx, task: &mut FeedTask) {
-    if task.pending.is_empty() {
-        return;
-    }
-    let writes = std::mem::take(&mut task.pending);
-    if let Err(e) = ctx.writer.write_all(writes).await {
-        record_error(&e);
-        tracing::error!(stage = STAGE, feed = %task.spec.id, error = %e, "cannot save the feed's delivered story ids");
-    }
-}
-
 /// The schedule checkpoint of `task` (see [`CHECKPOINT_EVERY`]), if one is due now.
 fn checkpoint_write(ctx: &Ctx, task: &FeedTask, success: bool, next: Duration) -> Option<Write> {
     if success
@@ -1165,18 +1153,33 @@ fn checkpoint_write(ctx: &Ctx, task: &FeedTask, success: bool, next: Duration) -
     })
 }
 
-/// Commit the poll's pending writes, the row (when `row` is given) and the checkpoint (when
-/// due) in one transaction. A failure is logged and counted: the row is saved again at the
-/// next poll that changes it, the schedule at the next checkpoint.
-async fn save_state(
-    ctx: &Ctx,
-    task: &mut FeedTask,
-    row: Option<Option<String>>,
-    checkpoint: Option<Write>,
-) {
+/// What [`save_state`] does with the feed's row.
+enum RowWrite {
+    /// Nothing to save.
+    Unchanged,
+    /// Save it (a success: no error).
+    Saved,
+    /// Save it with the error of the failed poll (a later success writes it again).
+    Failed(String),
+}
+
+/// Commit in one transaction the poll's pending writes (its delivered ids, a trim), the row
+/// and the checkpoint (when due). Pending writes are committed whatever ended the poll
+/// (an interrupted publish, a failure, shutdown). A failure is logged and counted: the ids
+/// are then published again by a later poll (at least once, never lost), the row is saved
+/// again at the next poll that changes it, the schedule at the next checkpoint.
+async fn save_state(ctx: &Ctx, task: &mut FeedTask, row: RowWrite, checkpoint: Option<Write>) {
     let mut writes = std::mem::take(&mut task.pending);
-    let saves_row = row.is_some();
-    if let Some(last_error) = row {
+    let saves_clean_row = matches!(row, RowWrite::Saved);
+    let last_error = match row {
+        RowWrite::Unchanged => None,
+        RowWrite::Saved => Some(None),
+        RowWrite::Failed(msg) => {
+            task.saved = None;
+            Some(Some(msg))
+        }
+    };
+    if let Some(last_error) = last_error {
         writes.push(Write::Row {
             feed: task.spec.id.clone(),
             row: task.row.clone(),
@@ -1190,7 +1193,7 @@ async fn save_state(
     }
     match ctx.writer.write_all(writes).await {
         Ok(()) => {
-            if saves_row {
+            if saves_clean_row {
                 task.saved = Some(task.row.clone());
             }
             if checkpoints {
@@ -1229,7 +1232,12 @@ async fn on_success(ctx: &Ctx, task: &mut FeedTask) -> Result<Duration, FetcherE
     }
     metrics::hot().poll_interval.observe(next.as_secs_f64());
     let checkpoint = checkpoint_write(ctx, task, true, next);
-    save_state(ctx, task, save_row.then_some(None), checkpoint).await;
+    let row = if save_row {
+        RowWrite::Saved
+    } else {
+        RowWrite::Unchanged
+    };
+    save_state(ctx, task, row, checkpoint).await;
     Ok(next)
 }
 
@@ -1281,8 +1289,7 @@ async fn on_failure(
     let msg = truncate(e.to_string(), MAX_ERROR_BYTES);
     // Saved with its error: a later success writes the row again (without it).
     let checkpoint = checkpoint_write(ctx, task, false, delay);
-    save_state(ctx, task, Some(Some(msg)), checkpoint).await;
-    task.saved = None;
+    save_state(ctx, task, RowWrite::Failed(msg), checkpoint).await;
     Ok(delay)
 }
 

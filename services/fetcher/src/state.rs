@@ -887,15 +887,8 @@ impl Store {
 
     /// Whether `story_id` of `feed_id` was published already.
     pub async fn is_seen(&self, feed_id: &str, story_id: &str) -> Result<bool, FetcherError> {
-        let hit: Option<String> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT story_id FROM seen WHERE feed_id = $1 AND story_id = $2",
-        )
-        .bind(feed_id)
-        .bind(story_id)
-        .fetch_optional(p)
-        .await)
-        .map_err(|e| self.err(&format!("look up story {story_id} of {feed_id}"), e))?;
-        Ok(hit.is_some())
+        let found = self.seen_among(feed_id, &[story_id.to_string()]).await?;
+        Ok(!found.is_empty())
     }
 
     /// Remember that `story_id` was delivered. Call only after the bus confirmed delivery.
