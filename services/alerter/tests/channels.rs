@@ -351,13 +351,19 @@ once_per_cluster = false
     .await;
     assert!(matched.is_ok(), "matching waited for the stuck delivery");
 
+    // Until "fast" has all three and each is booked as delivered: the endpoint sees a request
+    // before the worker removes it from the outbox (asserting right after the third request
+    // raced that and saw 4 queued).
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while http.on("fast").len() < 3 || http.on("stuck").is_empty() {
+        while http.on("fast").len() < 3
+            || http.on("stuck").is_empty()
+            || alerter.outbox_len().await.unwrap() > 3
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
-    assert!(waited.is_ok(), "fast endpoint never got its alerts");
+    assert!(waited.is_ok(), "fast endpoint never got its alerts booked");
     // "fast" got all three while "stuck" still holds its first request open.
     assert_eq!(http.on("stuck").len(), 1);
     assert_eq!(
