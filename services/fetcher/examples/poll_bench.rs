@@ -20,12 +20,19 @@
 //! mode registers `--feeds` feeds polled every 15 minutes and reports the process's resident
 //! memory with them against without them.
 //!
+//! `--fresh-connections`: both clients open a new connection for every request (the raw
+//! loop's pool keeps no idle connection, the fetcher runs with `keep_alive_secs = 0`): the
+//! production case of feeds on many hosts, each polled every few minutes, and the regime of
+//! the issue's reference numbers (11–14k new-connection 304s per second). Without it both keep
+//! connections alive.
+//!
 //! Each phase also prints the CPU time per request of this process (the client: raw loop or
 //! fetcher) and of the feed server, from `/proc`: on a shared 2-core machine both loops are
 //! CPU-bound, and CPU per request varies less between runs than requests per second.
 //!
 //! ```text
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 10 --rounds 3
+//! cargo run --release -p wirewatch-fetcher --example poll_bench -- rate --feeds 10000 --secs 10 --rounds 3 --fresh-connections
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- memory --feeds 100000 --hosts 5000
 //! cargo run --release -p wirewatch-fetcher --example poll_bench -- clients --feeds 10000 --secs 5
 //! ```
@@ -35,7 +42,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -220,20 +227,43 @@ fn fetches_total() -> f64 {
         .sum()
 }
 
+/// `--fresh-connections`: both the raw loop and the fetcher open a new connection for every
+/// request (`fetcher.keep_alive_secs = 0`), as they do in production for feeds on many hosts
+/// each polled every few minutes. Otherwise both keep connections alive.
+static FRESH_CONNECTIONS: AtomicBool = AtomicBool::new(false);
+
+fn fresh_connections() -> bool {
+    FRESH_CONNECTIONS.load(Ordering::Relaxed)
+}
+
+/// The fetcher's `keep_alive_secs` for this run.
+fn keep_alive_secs() -> u64 {
+    if fresh_connections() {
+        0
+    } else {
+        FetcherConfig::default().keep_alive_secs
+    }
+}
+
 async fn raw(urls: &[String], concurrency: usize, secs: u64, fetchers_client: bool) -> f64 {
     let client = if fetchers_client {
         // The fetcher's own client (timeouts, default headers, decompression, pool limits):
         // how much of the gap is the client's configuration, not the fetcher.
         wirewatch_fetcher::http::client(&FetcherConfig {
             allow_private_addresses: true,
+            keep_alive_secs: keep_alive_secs(),
             ..FetcherConfig::default()
         })
         .unwrap()
     } else {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if fresh_connections() {
+            builder.pool_max_idle_per_host(0)
+        } else {
+            builder
+        }
+        .build()
+        .unwrap()
     };
     let etags: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
     let done = Arc::new(AtomicU64::new(0));
@@ -314,6 +344,7 @@ async fn fetcher(
         adaptive_interval: false,
         max_concurrent_fetches: concurrency,
         allow_private_addresses: true,
+        keep_alive_secs: keep_alive_secs(),
         ..FetcherConfig::default()
     };
     let bus = MemoryBus::new("bench", 65_536);
@@ -449,6 +480,10 @@ async fn main() {
         level: "warn".into(),
         ..Default::default()
     });
+    FRESH_CONNECTIONS.store(
+        args.iter().any(|a| a == "--fresh-connections"),
+        Ordering::Relaxed,
+    );
     if mode == "serve" {
         return serve(change).await;
     }
@@ -528,7 +563,12 @@ async fn main() {
             ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
             let (ratio, f, r) = ratios[ratios.len() / 2];
             println!(
-                "rate: {feeds} feeds, one host each, {concurrency} in flight, 1 in {change} requests changed, clock x{speed} (cap {} polls/s), median of {rounds} rounds: fetcher {f:.0} polls/s vs raw {r:.0} GETs/s = {ratio:.2}x (rounds: {}; load {})",
+                "rate: {feeds} feeds, one host each, {concurrency} in flight, 1 in {change} requests changed, {}, clock x{speed} (cap {} polls/s), median of {rounds} rounds: fetcher {f:.0} polls/s vs raw {r:.0} GETs/s = {ratio:.2}x (rounds: {}; load {})",
+                if fresh_connections() {
+                    "a new connection per request"
+                } else {
+                    "connections kept alive"
+                },
                 feeds * u64::from(speed),
                 ratios.iter().map(|x| format!("{:.2}", x.0)).collect::<Vec<_>>().join(" "),
                 load()

@@ -23,6 +23,11 @@ pub struct FetcherConfig {
     pub connect_timeout_ms: u64,
     /// Time allowed for one whole request, body included.
     pub request_timeout_ms: u64,
+    /// How long an idle connection to a host is kept for that host's next request (at most
+    /// two per host). 0: a new connection for every request, none held between polls. A
+    /// host polled less often than this gains nothing from keeping one, and every idle
+    /// connection holds a file descriptor.
+    pub keep_alive_secs: u64,
     /// Largest response body accepted (after decompression); checked while streaming, so a
     /// bigger body is cut off, not buffered.
     pub max_body_bytes: u64,
@@ -93,6 +98,7 @@ impl Default for FetcherConfig {
             max_concurrent_fetches: 16,
             connect_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
+            keep_alive_secs: 15,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_redirects: 5,
             user_agent: format!(

@@ -141,11 +141,15 @@ pub fn client(cfg: &FetcherConfig) -> Result<reqwest::Client, FetcherError> {
     if !cfg.allow_private_addresses {
         builder = builder.dns_resolver(Arc::new(GuardedResolver));
     }
+    // Feeds of many hosts, each polled every few minutes: idle connections are rarely
+    // reused, and keeping them would hold a file descriptor per host.
+    builder = match cfg.keep_alive_secs {
+        0 => builder.pool_max_idle_per_host(0),
+        secs => builder
+            .pool_idle_timeout(Duration::from_secs(secs))
+            .pool_max_idle_per_host(2),
+    };
     builder
-        // Feeds of many hosts, each polled every few minutes: idle connections are rarely
-        // reused, and keeping them would hold a file descriptor per host.
-        .pool_idle_timeout(Duration::from_secs(15))
-        .pool_max_idle_per_host(2)
         .user_agent(cfg.user_agent.clone())
         .default_headers(headers)
         .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms.max(1)))
