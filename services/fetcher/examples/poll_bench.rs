@@ -202,29 +202,29 @@ fn cpu_per_request(from: (u64, u64), requests: f64) -> String {
 
 /// Sum of `metric` over its series in the process's registry.
 fn metric_sum(metric: &str) -> f64 {
+    metric_sum_with(metric, "")
+}
+
+/// Sum of `metric` over its series whose labels contain `label` (`""`: all of them).
+fn metric_sum_with(metric: &str, label: &str) -> f64 {
     wirewatch_runtime::metrics::render()
         .lines()
         .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
 /// `wirewatch_fetcher_requests_total` of `outcome`.
 fn outcome_total(outcome: &str) -> f64 {
-    let label = format!("outcome=\"{outcome}\"");
-    wirewatch_runtime::metrics::render()
-        .lines()
-        .filter(|l| l.starts_with("wirewatch_fetcher_requests_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum_with(
+        "wirewatch_fetcher_requests_total",
+        &format!("outcome=\"{outcome}\""),
+    )
 }
 
 fn fetches_total() -> f64 {
-    wirewatch_runtime::metrics::render()
-        .lines()
-        .filter(|l| l.starts_with("wirewatch_fetcher_fetches_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum("wirewatch_fetcher_fetches_total")
 }
 
 /// `--fresh-connections`: both the raw loop and the fetcher open a new connection for every

@@ -68,12 +68,7 @@ impl Writer {
         if writes.is_empty() {
             return Ok(());
         }
-        let (reply, done) = oneshot::channel();
-        self.send(Request::Write(writes, reply)).await?;
-        match done.await {
-            Ok(r) => r.map_err(|detail| self.failed(detail)),
-            Err(_) => Err(self.failed("the state writer stopped".into())),
-        }
+        self.ask(|reply| Request::Write(writes, reply)).await
     }
 
     /// Which of `ids` of `feed` were published already.
@@ -81,17 +76,12 @@ impl Writer {
         if ids.is_empty() {
             return Ok(ids);
         }
-        let (reply, done) = oneshot::channel();
-        self.send(Request::Seen {
+        self.ask(|reply| Request::Seen {
             feed: feed.to_string(),
             ids,
             reply,
         })
-        .await?;
-        match done.await {
-            Ok(r) => r.map_err(|detail| self.failed(detail)),
-            Err(_) => Err(self.failed("the state writer stopped".into())),
-        }
+        .await
     }
 
     /// Give the writer's connection back to the pool (call before [`Store::close`], which
@@ -108,6 +98,19 @@ impl Writer {
             .send(req)
             .await
             .map_err(|_| self.failed("the state writer stopped".into()))
+    }
+
+    /// Send the request `make` builds around a reply channel, and wait for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+    ) -> Result<T, FetcherError> {
+        let (reply, done) = oneshot::channel();
+        self.send(make(reply)).await?;
+        match done.await {
+            Ok(r) => r.map_err(|detail| self.failed(detail)),
+            Err(_) => Err(self.failed("the state writer stopped".into())),
+        }
     }
 }
 
@@ -191,13 +194,11 @@ async fn connection<'a>(
     store: &Store,
     held: &'a mut Option<Held>,
 ) -> Result<&'a mut Held, FetcherError> {
-    if held.is_none() {
-        *held = Some(store.hold().await?);
-    }
-    held.as_mut().ok_or_else(|| FetcherError::State {
-        path: store.path().to_path_buf(),
-        detail: "no connection".into(),
-    })
+    let conn = match held.take() {
+        Some(conn) => conn,
+        None => store.hold().await?,
+    };
+    Ok(held.insert(conn))
 }
 
 /// Commit `writes` in one transaction and tell each of `replies` how it went.
